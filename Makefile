@@ -1,0 +1,67 @@
+# Two commands on a fresh machine: `make run` (install + launch) and `make test` (install + whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+GPU ?= 0
+RUNTIME_EXTRA := $(if $(filter 1,$(GPU)),gpu,cpu)
+OTHER_RUNTIME := $(if $(filter 1,$(GPU)),onnxruntime,onnxruntime-gpu)
+# Where ../shared-style data lives (FER+, UTKFace, occluders); only train/eval need it.
+OFER_DATA ?= ../shared/data
+ARGS ?=
+BENCH_ARGS ?= --frames 300
+EVAL_ARGS ?=
+
+.PHONY: run test lint bench eval demo doctor install-run install-dev clean system-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Qt needs a few shared libraries that a bare Debian image lacks; install them when missing.
+system-deps:
+	@bash scripts/ensure_system_deps.sh
+
+$(VENV)/.installed-run-$(RUNTIME_EXTRA): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip uninstall -q -y $(OTHER_RUNTIME) >/dev/null 2>&1 || true
+	$(BIN)/python -m pip install -q -e ".[$(RUNTIME_EXTRA)]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip uninstall -q -y onnxruntime-gpu >/dev/null 2>&1 || true
+	$(BIN)/python -m pip install -q -e ".[cpu,train,dev]"
+	touch $@ $(VENV)/.installed-run-cpu
+
+install-run: system-deps $(VENV)/.installed-run-$(RUNTIME_EXTRA)
+install-dev: system-deps $(VENV)/.installed-dev
+
+## make run: install the app and launch it on the shipped models (ARGS="--source demo" etc.)
+run: install-run
+	$(BIN)/ofer-live $(ARGS)
+
+## make test: install everything and run ruff, import-linter and pytest
+test: install-dev
+	$(BIN)/ruff check ofer_live tests benchmarks
+	$(BIN)/lint-imports
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check ofer_live tests benchmarks
+	$(BIN)/lint-imports
+
+## make bench: per-stage latency and end-to-end FPS on the demo clip with the shipped models
+bench: install-run
+	$(BIN)/ofer-live bench $(BENCH_ARGS)
+
+## make eval: reproduce the README's accuracy table from OFER_DATA (needs the train extra)
+eval: install-dev
+	$(BIN)/ofer-live eval --data $(OFER_DATA) --out report $(EVAL_ARGS)
+
+demo: install-run
+	$(BIN)/ofer-live demo -o demo.mp4
+
+doctor: install-run
+	$(BIN)/ofer-live doctor
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache report

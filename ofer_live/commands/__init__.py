@@ -1,0 +1,1 @@
+"""One module per `ofer-live` subcommand (see ofer_live/cli.py)."""

@@ -1,0 +1,111 @@
+"""Frozen settings dataclasses, loadable from TOML and overridden by CLI flags.
+
+No config framework: ``load_config(path)`` reads a TOML file with optional tables
+``[runtime]``, ``[pipeline]`` and ``[render]`` whose keys are the dataclass fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+from ofer_live.errors import UserError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = PACKAGE_DIR / "assets"
+# Shipped models live at the repository root, beside the package (see README, design section).
+DEFAULT_MODELS_DIR = PACKAGE_DIR.parent / "exported_models"
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How the ONNX models are loaded and run."""
+
+    models_dir: Path = DEFAULT_MODELS_DIR
+    providers: tuple[str, ...] | None = None  # None = best available (CUDA if it really works, else CPU)
+    intra_op_threads: int = 0  # 0 = onnxruntime's default
+    verify_checksums: bool = True
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Per-frame processing settings."""
+
+    sensitivity: float = 1.0  # scales occlusion: patch is occluded when score > threshold / sensitivity
+    smoothing: bool = False  # per-track EMA of probabilities (off for still images)
+    smoothing_alpha: float = 0.4  # weight of the newest frame in the EMA
+    min_face_px: int = 40  # faces smaller than this (box side) are reported and skipped
+    max_faces: int = 8
+    detection_confidence: float = 0.5
+    use_reconstruction: bool = True  # False feeds the aligned face straight to the FER net (ablation)
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Which overlay elements ``render.draw`` paints."""
+
+    boxes: bool = True
+    grid: bool = True
+    reconstruction: bool = True
+    cam: bool = False
+    label: bool = True
+    bars: bool = True
+    occluded_percent: bool = True
+    fps: bool = True
+    large_text: bool = False  # presentation mode
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    render: RenderOptions = field(default_factory=RenderOptions)
+
+
+T = TypeVar("T")
+
+
+def override(obj: T, values: Mapping[str, Any]) -> T:
+    """Return a copy of a frozen dataclass with the non-None ``values`` replaced.
+
+    Unknown keys raise UserError with the key's name.
+    """
+    names = {f.name for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise UserError(f"unknown setting(s) for {type(obj).__name__}: {', '.join(unknown)}")
+    changes = {k: v for k, v in values.items() if v is not None}
+    if "models_dir" in changes:
+        changes["models_dir"] = Path(changes["models_dir"])
+    if "providers" in changes and changes["providers"] is not None:
+        changes["providers"] = tuple(changes["providers"])
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+
+
+def load_config(path: str | Path | None = None) -> AppConfig:
+    """Load an AppConfig from a TOML file (or the defaults when ``path`` is None)."""
+    config = AppConfig()
+    if path is None:
+        return config
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"runtime", "pipeline", "render"})
+    if unknown:
+        raise UserError(f"config file {path}: unknown table(s) {', '.join(unknown)}")
+    return AppConfig(
+        runtime=override(config.runtime, data.get("runtime", {})),
+        pipeline=override(config.pipeline, data.get("pipeline", {})),
+        render=override(config.render, data.get("render", {})),
+    )

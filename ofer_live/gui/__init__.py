@@ -1,0 +1,1 @@
+"""ofer_live.gui"""
