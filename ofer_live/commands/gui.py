@@ -1,0 +1,62 @@
+"""`ofer-live gui` (also `ofer-live` with no command): the desktop app."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ofer_live.commands.common import add_runtime_arguments, config_from_args
+
+NAME = "gui"
+HELP = "open the desktop app: live video with occlusion map, reconstruction and expression (the default command)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        default=None,
+        metavar="SPEC",
+        help="camera:N, a video or image file, or demo (default: the last source used, else the first working "
+        "camera, else the built-in demo clip)",
+    )
+    parser.add_argument(
+        "--record",
+        default=None,
+        metavar="DIR",
+        help="start recording at launch into DIR: annotated video (.avi, playable even if the app is killed) "
+        "and per-frame JSONL",
+    )
+    parser.add_argument(
+        "--presentation",
+        action="store_true",
+        help="start in presentation mode (full screen, large text; F or Esc leaves)",
+    )
+    add_runtime_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ofer_live.gui.display import display_problem
+
+    problem = display_problem()
+    if problem:
+        print(f"ofer-live: {problem}", file=sys.stderr)
+        return 2
+    from pathlib import Path
+
+    from ofer_live.gui.sources import check_output_dir, normalize_source
+
+    config = config_from_args(args)
+    record_dir = check_output_dir(Path(args.record)) if args.record else None  # OutputError: refused up front
+    source = normalize_source(args.source) if args.source else None
+
+    from ofer_live.gui.app import LaunchOptions, run_app
+
+    return run_app(
+        LaunchOptions(
+            config=config,
+            source=source,
+            record_dir=record_dir,
+            presentation=args.presentation,
+            sensitivity=args.sensitivity,
+        )
+    )

@@ -1,0 +1,86 @@
+"""Start the desktop app: QApplication, settings, controller, main window, event loop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ofer_live.config import AppConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """What ``ofer-live gui`` was asked to do."""
+
+    config: AppConfig
+    source: str | None = None  # None: the remembered source, else the first working camera, else the demo
+    record_dir: Path | None = None  # start recording into this folder as soon as the source is open
+    presentation: bool = False
+    sensitivity: float | None = None  # given on the command line: wins over the remembered slider
+    settings_path: Path | None = None  # INI file instead of the user's settings (tests, scripts)
+
+
+def create_application(argv: list[str] | None = None) -> Any:
+    """The QApplication (created once). OpenCV's bundled Qt plugin path is removed first: it would make Qt
+    load OpenCV's plugins instead of PySide6's."""
+    import cv2  # noqa: F401 - imported first so the variable it sets is the one removed below
+
+    os.environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else [sys.argv[0]])
+        app.setOrganizationName("ofer_live")
+        app.setApplicationName("ofer-live")
+        app.setApplicationDisplayName("ofer-live")
+    return app
+
+
+def build_window(options: LaunchOptions, **controller_kwargs: Any) -> Any:
+    """Create the controller and the main window (not shown, not started)."""
+    from ofer_live.gui.controller import AppController
+    from ofer_live.gui.main_window import MainWindow
+    from ofer_live.gui.settings import AppSettings
+
+    settings = AppSettings.open(options.settings_path)
+    controller = AppController(options.config, settings, sensitivity_override=options.sensitivity, **controller_kwargs)
+    window = MainWindow(controller)
+    return window
+
+
+def run_app(options: LaunchOptions) -> int:
+    """Open the window and run the event loop until it closes. Returns the exit code."""
+    app = create_application()
+    from PySide6.QtCore import QTimer
+
+    window = build_window(options)
+    controller = window.controller
+    # Ctrl+C / SIGTERM close the window properly (recordings are finished, threads joined).
+    # Python runs signal handlers only between bytecodes, so a timer wakes the interpreter regularly.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, lambda *_: window.close())
+        except (ValueError, OSError):  # not the main thread / unsupported
+            pass
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    app.aboutToQuit.connect(controller.shutdown)
+    if options.presentation:
+        window.show()
+        window.set_presentation(True)
+    else:
+        window.show()
+    controller.start(options.source, options.record_dir)
+    rc = app.exec()
+    controller.shutdown()
+    wake.stop()
+    return int(rc)

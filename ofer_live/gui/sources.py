@@ -1,0 +1,110 @@
+"""Source specs and output folders as the app presents them (Qt-free).
+
+A source spec is what ``ofer_live.io.open_source`` takes: ``camera:N``, ``demo`` or a file path.
+The app adds ``auto``: the first working camera, else the demo clip.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ofer_live.errors import OutputError
+
+AUTO = "auto"
+DEMO = "demo"
+_CAMERA_RE = re.compile(r"^camera:(\d+)$")
+
+
+def camera_index(spec: str) -> int | None:
+    """The N of ``camera:N``, else None."""
+    match = _CAMERA_RE.match(spec.strip())
+    return int(match.group(1)) if match else None
+
+
+def list_cameras(max_index: int = 9) -> list[int]:
+    """Camera indices worth offering (no device is opened).
+
+    Linux: the /dev/videoN nodes that exist. Elsewhere: 0 and 1 (opening is the only probe there).
+    """
+    if sys.platform.startswith("linux"):
+        found = []
+        for node in glob.glob("/dev/video*"):
+            match = re.match(r"^/dev/video(\d+)$", node)
+            if match and int(match.group(1)) <= max_index:
+                found.append(int(match.group(1)))
+        return sorted(found)
+    return [0, 1]
+
+
+def describe_source(spec: str) -> str:
+    """Short human name of a source spec, for the chooser, messages and the window title."""
+    if spec == DEMO or spec.startswith("demo:"):
+        return "Demo clip"
+    if spec == AUTO:
+        return "First working camera"
+    index = camera_index(spec)
+    if index is not None:
+        return f"Camera {index}"
+    return Path(spec).name or spec
+
+
+def normalize_source(spec: str) -> str:
+    """Canonical form of a user-given spec: camera:N, demo, auto, or an absolute file path."""
+    spec = spec.strip()
+    lowered = spec.lower()
+    if lowered in (DEMO, AUTO) or re.match(r"^demo:\d+$", lowered):
+        return lowered
+    if lowered == "camera":
+        return "camera:0"
+    if lowered.isdigit() and not Path(spec).exists():
+        return f"camera:{int(lowered)}"
+    if camera_index(lowered) is not None:
+        return f"camera:{camera_index(lowered)}"
+    return str(Path(spec).expanduser().resolve())
+
+
+def default_output_dir() -> Path:
+    """Where recordings and snapshots go unless the user chose a folder."""
+    videos = Path.home() / "Videos"
+    return (videos if videos.is_dir() else Path.home()) / "ofer_live"
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """Create ``path`` if needed and prove it is writable (a real test file); raise OutputError otherwise.
+
+    Done before any recording starts, so an unwritable folder is refused up front with a message.
+    """
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"cannot use output folder {path}: {reason}") from None
+    if not path.is_dir():
+        raise OutputError(f"cannot use output folder {path}: not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ofer_live_write_test_", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"output folder {path} is not writable: {reason}") from None
+    return path.resolve()
+
+
+def timestamped_stem(prefix: str = "ofer_live", directory: Path | None = None) -> str:
+    """``prefix_YYYYmmdd_HHMMSS``, with ``_2``, ``_3``... appended while files with that stem exist in ``directory``."""
+    stem = f"{prefix}_{time.strftime('%Y%m%d_%H%M%S')}"
+    if directory is None:
+        return stem
+    candidate, n = stem, 1
+    while any(directory.glob(glob.escape(candidate) + ".*")) or any(directory.glob(glob.escape(candidate) + "_*.*")):
+        n += 1
+        candidate = f"{stem}_{n}"
+    return candidate

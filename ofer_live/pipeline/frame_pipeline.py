@@ -1,0 +1,298 @@
+"""The synchronous per-frame pipeline: detect -> align -> occlusion -> mask -> reconstruct -> expression.
+
+``FramePipeline`` is owned by one thread (the one that calls ``process``), which also owns the MediaPipe
+detector and the ORT sessions. ``update_config`` may be called from any thread; the new settings apply from
+the next frame on. Every stage is timed (ms) and the timings travel in the FrameResult.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ofer_live.config import AppConfig, PipelineConfig
+from ofer_live.errors import UserError
+from ofer_live.runtime.loader import Models, load_models
+from ofer_live.runtime.models import softmax
+from ofer_live.types import Face, FaceResult, FrameResult
+
+log = logging.getLogger(__name__)
+
+STAGES: tuple[str, ...] = ("detect", "align", "occlusion", "reconstruct", "expression", "total")
+# PipelineConfig fields that the face finder is built from (a change rebuilds it on the processing thread).
+_FINDER_FIELDS = ("min_face_px", "max_faces", "detection_confidence")
+
+
+def occlusion_mask(patch_score: np.ndarray, threshold: float, sensitivity: float) -> np.ndarray:
+    """patch_score: (N, G, G) float32 -> (N, G, G) bool, True where score > threshold / sensitivity.
+
+    sensitivity > 1 marks more patches occluded, < 1 fewer; 0 marks none.
+    """
+    if sensitivity < 0:
+        raise ValueError(f"sensitivity must be >= 0, got {sensitivity}")
+    if sensitivity == 0:
+        return np.zeros(patch_score.shape, dtype=bool)
+    return patch_score > (threshold / sensitivity)
+
+
+def _check_config(config: PipelineConfig) -> None:
+    if not config.sensitivity >= 0:
+        raise UserError(f"sensitivity must be 0 or more, got {config.sensitivity}")
+    if not 0.0 < config.smoothing_alpha <= 1.0:
+        raise UserError(f"smoothing_alpha must be in (0, 1], got {config.smoothing_alpha}")
+
+
+def _identity_face(aligned: np.ndarray) -> Face:
+    """A Face for an already-aligned crop: box = the whole crop, identity transforms, track_id -1."""
+    S = aligned.shape[0]
+    eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
+    return Face(
+        box=(0, 0, int(S), int(S)),
+        keypoints=np.zeros((6, 2), np.float32),
+        score=1.0,
+        track_id=-1,
+        aligned=aligned,
+        frame_to_face=eye,
+        face_to_frame=eye.copy(),
+    )
+
+
+class FramePipeline:
+    """models + optional face finder + PipelineConfig -> FrameResult per frame.
+
+    finder: anything with ``find(frame_bgr) -> (list[Face], list[box])`` and ``close()`` (face.FaceFinder);
+    None for a pipeline that only serves ``process_aligned``.
+    """
+
+    def __init__(
+        self,
+        models: Models,
+        finder: Any | None = None,
+        config: PipelineConfig | None = None,
+        *,
+        finder_factory: Callable[[PipelineConfig], Any] | None = None,
+    ) -> None:
+        from ofer_live.pipeline.smoothing import ProbabilitySmoother
+
+        self.models = models
+        self.finder = finder
+        self._finder_factory = finder_factory
+        self._config = config or PipelineConfig()
+        _check_config(self._config)
+        self._lock = threading.Lock()
+        self._active = self._config  # the settings the processing thread last applied
+        self._smoother = ProbabilitySmoother(self._config.smoothing_alpha)
+        self._closed = False
+
+    # -- construction ----------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, app_config: AppConfig | None = None, *, detect: bool = True, track: bool = True) -> FramePipeline:
+        """Load the models and (with ``detect``) a FaceFinder sized to them; the calling thread owns both.
+
+        track=False gives every face track_id -1 (still images).
+        """
+        app_config = app_config or AppConfig()
+        models = load_models(app_config.runtime)
+        factory = None
+        finder = None
+        try:
+            if detect:
+                from ofer_live.face.finder import FaceFinder
+
+                def factory(cfg: PipelineConfig) -> Any:
+                    return FaceFinder(
+                        face_size=models.face_size,
+                        min_face_px=cfg.min_face_px,
+                        max_faces=cfg.max_faces,
+                        min_confidence=cfg.detection_confidence,
+                        track=track,
+                    )
+
+                finder = factory(app_config.pipeline)
+            return cls(models, finder, app_config.pipeline, finder_factory=factory)
+        except BaseException:
+            if finder is not None:
+                finder.close()
+            models.close()
+            raise
+
+    # -- settings ----------------------------------------------------------------------------------------
+    @property
+    def config(self) -> PipelineConfig:
+        with self._lock:
+            return self._config
+
+    def update_config(self, config: PipelineConfig | None = None, **changes: Any) -> PipelineConfig:
+        """Replace the settings (whole config and/or field changes); applied from the next frame. Any thread."""
+        with self._lock:
+            new = dataclasses.replace(config or self._config, **changes)
+            _check_config(new)
+            self._config = new
+            return new
+
+    def _apply_config(self) -> PipelineConfig:
+        """Take the newest settings on the processing thread (smoother reset, finder rebuild)."""
+        with self._lock:
+            config = self._config
+        old, self._active = self._active, config
+        if config is old:
+            return config
+        if not config.smoothing or config.smoothing_alpha != old.smoothing_alpha:
+            self._smoother.reset()
+            self._smoother.alpha = config.smoothing_alpha
+        if self._finder_factory is not None and any(
+            getattr(config, f) != getattr(old, f) for f in _FINDER_FIELDS
+        ):
+            if self.finder is not None:
+                self.finder.close()
+            self.finder = self._finder_factory(config)
+        return config
+
+    @property
+    def provider(self) -> str:
+        """The ONNX Runtime execution provider actually used."""
+        return self.models.provider
+
+    @property
+    def face_size(self) -> int:
+        return self.models.face_size
+
+    @property
+    def threshold(self) -> float:
+        return self.models.threshold
+
+    # -- processing --------------------------------------------------------------------------------------
+    def _infer(
+        self, aligned: np.ndarray, config: PipelineConfig, timings: dict[str, float]
+    ) -> tuple[np.ndarray, ...]:
+        """aligned: (N, S, S, 3) uint8 RGB -> (patch_score (N,G,G) f32, mask (N,G,G) bool,
+        reconstruction (N,S,S,3) u8, probs (N,7) f32, cam (N,G,G) f32). All faces in one batch per model."""
+        m = self.models
+        t = time.perf_counter()
+        score = m.occlusion(aligned)
+        mask = occlusion_mask(score, m.threshold, config.sensitivity)
+        t1 = time.perf_counter()
+        timings["occlusion"] = (t1 - t) * 1000.0
+        if config.use_reconstruction:
+            recon, latents = m.reconstructor(aligned, mask.astype(np.float32))
+            fer_input = recon
+        else:  # ablation: the FER net sees the face as it is, latents of the unmasked face
+            _, latents = m.reconstructor(aligned, np.zeros(mask.shape, np.float32))
+            recon = fer_input = aligned
+        t2 = time.perf_counter()
+        timings["reconstruct"] = (t2 - t1) * 1000.0
+        logits, cam = m.expression(fer_input, latents)
+        probs = softmax(logits)
+        timings["expression"] = (time.perf_counter() - t2) * 1000.0
+        return score, mask, recon, probs, cam
+
+    def _results(
+        self,
+        faces: Sequence[Face],
+        outputs: tuple[np.ndarray, ...],
+        config: PipelineConfig,
+    ) -> tuple[FaceResult, ...]:
+        score, mask, recon, probs, cam = outputs
+        results = []
+        for i, face in enumerate(faces):
+            p = probs[i]
+            if config.smoothing and face.track_id >= 0:
+                p = self._smoother.apply(face.track_id, p)
+            results.append(
+                FaceResult(
+                    face=face,
+                    patch_score=score[i],
+                    mask=mask[i],
+                    cam=cam[i],
+                    reconstruction=recon[i],
+                    probs=p,
+                )
+            )
+        return tuple(results)
+
+    def _stack(self, faces: Sequence[Face]) -> np.ndarray:
+        """faces -> (N, S, S, 3) uint8 RGB batch ((0, S, S, 3) when empty)."""
+        S = self.models.face_size
+        if not faces:
+            return np.zeros((0, S, S, 3), np.uint8)
+        return np.ascontiguousarray(np.stack([f.aligned for f in faces]), dtype=np.uint8)
+
+    def process(self, frame_bgr: np.ndarray, frame_index: int = 0, time_s: float = 0.0) -> FrameResult:
+        """frame_bgr: (H, W, 3) uint8 BGR -> FrameResult with one FaceResult per face and timings_ms."""
+        if self._closed:
+            raise RuntimeError("FramePipeline is closed")
+        if self.finder is None:
+            raise RuntimeError("this FramePipeline has no face finder; use process_aligned")
+        frame_bgr = np.asarray(frame_bgr)
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+            raise ValueError(f"frame must be (H, W, 3) uint8 BGR, got {frame_bgr.shape} {frame_bgr.dtype}")
+        config = self._apply_config()
+        timings = dict.fromkeys(STAGES, 0.0)
+        start = time.perf_counter()
+        finder = self.finder
+        if hasattr(finder, "detector") and hasattr(finder, "from_detections"):  # face.FaceFinder: time both halves
+            detections = finder.detector.detect(frame_bgr)
+            t_detected = time.perf_counter()
+            faces, small = finder.from_detections(frame_bgr, detections)
+            timings["detect"] = (t_detected - start) * 1000.0
+            timings["align"] = (time.perf_counter() - t_detected) * 1000.0
+        else:  # any other finder: one call, counted as detection
+            faces, small = finder.find(frame_bgr)
+            timings["detect"] = (time.perf_counter() - start) * 1000.0
+        outputs = self._infer(self._stack(faces), config, timings)
+        results = self._results(faces, outputs, config)
+        if config.smoothing:
+            self._smoother.tick()
+        timings["total"] = (time.perf_counter() - start) * 1000.0
+        return FrameResult(
+            frame_index=int(frame_index),
+            time_s=float(time_s),
+            frame_shape=(int(frame_bgr.shape[0]), int(frame_bgr.shape[1])),
+            faces=results,
+            small_faces=tuple(tuple(int(v) for v in box) for box in small),
+            timings_ms=timings,
+        )
+
+    def process_aligned(self, faces_rgb: np.ndarray | Sequence[np.ndarray]) -> list[FaceResult]:
+        """faces_rgb: (N, S, S, 3) uint8 RGB pre-cropped faces -> N FaceResults (no detection, no smoothing).
+
+        Each result's ``face`` has box (0, 0, S, S), identity transforms and track_id -1.
+        """
+        if self._closed:
+            raise RuntimeError("FramePipeline is closed")
+        S = self.models.face_size
+        batch = np.zeros((0, S, S, 3), np.uint8) if len(faces_rgb) == 0 else np.stack(list(faces_rgb))
+        if batch.dtype != np.uint8 or batch.shape[1:] != (S, S, 3):
+            raise ValueError(f"faces must be (N, {S}, {S}, 3) uint8 RGB, got {batch.shape} {batch.dtype}")
+        config = dataclasses.replace(self._apply_config(), smoothing=False)
+        faces = [_identity_face(face) for face in batch]
+        outputs = self._infer(batch, config, {})
+        return list(self._results(faces, outputs, config))
+
+    def reset(self) -> None:
+        """Forget face tracks and smoothing state (call when the source changes). Processing thread only."""
+        self._smoother.reset()
+        reset = getattr(self.finder, "reset", None)
+        if reset is not None:
+            reset()
+
+    def close(self) -> None:
+        """Close the finder and the model sessions (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.finder is not None:
+            self.finder.close()
+        self.models.close()
+
+    def __enter__(self) -> FramePipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,95 @@
+"""`ofer-live bench` and `ofer-live doctor`, plus: every flag of these commands has help."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import pytest
+
+from ofer_live.pipeline.frame_pipeline import STAGES
+
+
+def test_bench_json(ofer, tiny_models_dir):
+    result = ofer("bench", "--frames", 4, "--warmup", 1, "--size", "320x240", "--json", "--models", tiny_models_dir)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["frames"] == 4 and report["warmup"] == 1 and report["frame_size"] == [320, 240]
+    assert report["provider"] == "CPUExecutionProvider"
+    assert set(report["stages"]) == set(STAGES)
+    for stats in report["stages"].values():
+        assert 0 <= stats["median_ms"] <= stats["p95_ms"] + 1e-9
+    assert report["fps"] > 0 and report["peak_rss_mb"] > 10
+    assert report["face_size"] == 32 and 0.0 <= report["face_rate"] <= 1.0
+
+
+def test_bench_table(ofer, tiny_models_dir):
+    result = ofer("bench", "--frames", 3, "--warmup", 0, "--models", tiny_models_dir)
+    assert result.code == 0, result.err
+    for stage in STAGES:
+        assert any(line.startswith(stage) for line in result.out.splitlines()), stage
+    assert "median ms" in result.out and "p95 ms" in result.out
+    assert "FPS" in result.out and "peak RSS" in result.out and "CPUExecutionProvider" in result.out
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(["--frames", "0"], "--frames"), (["--size", "big"], "--size"), (["--warmup", "-1"], "--warmup")],
+)
+def test_bench_bad_flags(ofer, one_line_error, tiny_models_dir, args, fragment):
+    one_line_error(ofer("bench", *args, "--models", tiny_models_dir), fragment)
+
+
+def test_doctor_healthy(ofer, tiny_models_dir):
+    start = time.monotonic()
+    result = ofer("doctor", "--models", tiny_models_dir)
+    assert time.monotonic() - start < 30  # the camera probe never hangs
+    assert result.code == 0, result.out + result.err
+    for fragment in ("python", "numpy", "opencv", "mediapipe", "onnxruntime", "PySide6", "available",
+                     "CPUExecutionProvider", "occlusion", "reconstructor", "expression", "contract ok", "camera:0",
+                     "display", "all checks passed"):
+        assert fragment in result.out, fragment
+
+
+def test_doctor_reports_broken_models(ofer, models_copy):
+    data = bytearray((models_copy / "expression.onnx").read_bytes())
+    data[100] ^= 0xFF
+    (models_copy / "expression.onnx").write_bytes(bytes(data))
+    (models_copy / "occlusion.onnx").unlink()
+    result = ofer("doctor", "--no-camera", "--models", models_copy)
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    assert "reconstructor  ok" in result.out
+    assert "expression.onnx: sha256" in result.out
+    assert "occlusion.onnx: model file not found" in result.out
+    assert "2 problem(s)" in result.out
+
+
+def test_doctor_missing_models_folder(ofer, tmp_path):
+    result = ofer("doctor", "--no-camera", "--models", tmp_path / "none")
+    assert result.code == 1 and "not found" in result.out
+
+
+def test_doctor_unknown_provider(ofer, tiny_models_dir):
+    result = ofer("doctor", "--no-camera", "--models", tiny_models_dir, "--providers", "NopeExecutionProvider")
+    assert result.code == 1 and "NopeExecutionProvider is not available" in result.out
+
+
+@pytest.mark.parametrize("command", ["video", "images", "bench", "doctor"])
+def test_every_flag_has_help(command):
+    from ofer_live.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    assert sub.description
+    for action in sub._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help and action.help != argparse.SUPPRESS, (command, action.dest)
+
+
+def test_help_runs(ofer):
+    with pytest.raises(SystemExit) as info:
+        ofer("video", "--help")
+    assert info.value.code == 0

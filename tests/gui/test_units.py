@@ -1,0 +1,116 @@
+"""Qt-light pieces: display detection, source specs, output folders, rate meter, slider mapping, mailbox."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from ofer_live.errors import OutputError
+from ofer_live.gui.display import NO_DISPLAY_HINT, display_problem
+from ofer_live.gui.sources import (
+    camera_index,
+    check_output_dir,
+    describe_source,
+    normalize_source,
+    timestamped_stem,
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "platform", "ok"),
+    [
+        ({}, "linux", False),
+        ({"DISPLAY": ":0"}, "linux", True),
+        ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", True),
+        ({"QT_QPA_PLATFORM": "offscreen"}, "linux", True),
+        ({"QT_QPA_PLATFORM": "minimal"}, "linux", True),
+        ({"QT_QPA_PLATFORM": "xcb"}, "linux", False),
+        ({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":99"}, "linux", True),
+        ({"QT_QPA_PLATFORM": "wayland", "DISPLAY": ":0"}, "linux", False),
+        ({}, "darwin", True),
+        ({}, "win32", True),
+    ],
+)
+def test_display_problem(env, platform, ok):
+    assert (display_problem(env, platform) is None) == ok
+
+
+def test_no_display_hint_names_the_headless_command():
+    assert "ofer-live video" in NO_DISPLAY_HINT and "\n" not in NO_DISPLAY_HINT
+
+
+def test_source_specs(tmp_path):
+    assert normalize_source("demo") == "demo" and normalize_source("DEMO") == "demo"
+    assert normalize_source("0") == "camera:0" and normalize_source("camera:2") == "camera:2"
+    assert normalize_source(str(tmp_path / "a.mp4")) == str((tmp_path / "a.mp4").resolve())
+    assert camera_index("camera:3") == 3 and camera_index("demo") is None
+    assert describe_source("camera:1") == "Camera 1"
+    assert describe_source("demo") == "Demo clip"
+    assert describe_source("/x/y/clip.mp4") == "clip.mp4"
+
+
+def test_check_output_dir(tmp_path):
+    assert check_output_dir(tmp_path / "new" / "dir") == (tmp_path / "new" / "dir").resolve()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot use output folder"):
+        check_output_dir(blocker / "sub")
+    with pytest.raises(OutputError):
+        check_output_dir(blocker)
+
+
+def test_timestamped_stem_is_unique(tmp_path):
+    first = timestamped_stem("rec", tmp_path)
+    (tmp_path / f"{first}.mkv").write_bytes(b"")
+    second = timestamped_stem("rec", tmp_path)
+    assert second != first and second.startswith(first)
+
+
+def test_slider_mapping_round_trips():
+    from ofer_live.gui.controller import sensitivity_from_slider, slider_from_sensitivity
+
+    assert sensitivity_from_slider(50) == pytest.approx(1.0)
+    assert sensitivity_from_slider(0) == pytest.approx(0.25)
+    assert sensitivity_from_slider(100) == pytest.approx(4.0)
+    for v in (0, 13, 50, 77, 100):
+        assert slider_from_sensitivity(sensitivity_from_slider(v)) == v
+
+
+def test_rate_meter():
+    from ofer_live.gui.controller import RateMeter
+
+    meter = RateMeter(window_s=2.0)
+    for i in range(31):
+        meter.tick(100.0 + i / 15)
+    assert meter.rate(102.0) == pytest.approx(15.0)
+    assert meter.rate(110.0) == 0.0
+
+
+def test_coalescer_notifies_once_until_taken():
+    from ofer_live.gui.workers import Coalescer
+
+    box = Coalescer()
+    assert box.offer(1) is True
+    assert box.offer(2) is False
+    assert box.take() == 2 and box.replaced == 1
+    assert box.take() is None
+    assert box.offer(3) is True
+
+
+def test_pyside_refcount_workaround_keeps_the_interpreter_alive():
+    """PySide6 6.12 drops a reference to None on every void call and to True on every emit (Python < 3.12)."""
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtGui import QColor
+
+    import ofer_live.gui  # noqa: F401 - applies the workaround
+
+    class Emitter(QObject):
+        sig = Signal()
+
+    color, emitter = QColor(1, 2, 3), Emitter()
+    for _ in range(20_000):  # far more than the few hundred references True has in a fresh interpreter
+        color.setAlpha(7)
+        emitter.sig.emit()
+    if sys.version_info < (3, 12):
+        assert sys.getrefcount(None) > 1 << 30 and sys.getrefcount(True) > 1 << 30

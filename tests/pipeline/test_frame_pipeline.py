@@ -1,0 +1,226 @@
+"""FramePipeline with fake models and a fake finder (fast, no ORT, no MediaPipe)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from ofer_live.config import PipelineConfig
+from ofer_live.errors import UserError
+from ofer_live.pipeline import STAGES, FramePipeline, occlusion_mask
+from ofer_live.types import Face
+
+S, G, D = 8, 2, 3
+
+
+class FakeModels:
+    """Contract-shaped numpy stand-ins that record every call."""
+
+    face_size, patch_grid, latent_dim, threshold, provider = S, G, D, 1.0, "FakeExecutionProvider"
+
+    def __init__(self, scores=None):
+        self.calls = []
+        self.scores = scores  # fixed (G, G) patch scores for every face
+        self.closed = False
+        self.occlusion = self._occlusion
+        self.reconstructor = self._reconstructor
+        self.expression = self._expression
+
+    def _occlusion(self, faces):
+        self.calls.append(("occlusion", faces.shape[0]))
+        if self.scores is not None:
+            return np.broadcast_to(self.scores, (faces.shape[0], G, G)).astype(np.float32)
+        return faces.reshape(-1, G, S // G, G, S // G, 3).mean(axis=(2, 4, 5)).astype(np.float32) / 100.0
+
+    def _reconstructor(self, faces, mask):
+        self.calls.append(("reconstructor", faces.shape[0]))
+        self.last_mask = mask.copy()
+        latents = np.repeat(mask.reshape(-1, G * G, 1), D, axis=2).astype(np.float32)
+        return (255 - faces).astype(np.uint8), latents
+
+    def _expression(self, faces, latents):
+        self.calls.append(("expression", faces.shape[0]))
+        self.last_fer_input = faces.copy()
+        logits = np.zeros((faces.shape[0], 7), np.float32)
+        logits[:, 3] = faces.reshape(faces.shape[0], S * S * 3).mean(axis=1) / 10.0
+        return logits, np.full((faces.shape[0], G, G), 0.5, np.float32)
+
+    def close(self):
+        self.closed = True
+
+
+def _face(value: int, track_id: int = 0) -> Face:
+    eye = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    return Face(
+        box=(10 * track_id, 0, 50, 50),
+        keypoints=np.zeros((6, 2), np.float32),
+        score=0.9,
+        track_id=track_id,
+        aligned=np.full((S, S, 3), value, np.uint8),
+        frame_to_face=eye,
+        face_to_frame=eye,
+    )
+
+
+class FakeFinder:
+    def __init__(self, faces_per_call=None, small=()):
+        self.faces_per_call = list(faces_per_call or [])
+        self.small = list(small)
+        self.closed = False
+        self.frames = 0
+
+    def find(self, frame):
+        self.frames += 1
+        faces = self.faces_per_call.pop(0) if self.faces_per_call else []
+        return faces, self.small
+
+    def close(self):
+        self.closed = True
+
+
+FRAME = np.zeros((48, 64, 3), np.uint8)
+
+
+def test_two_faces_one_batch_per_model():
+    models = FakeModels()
+    finder = FakeFinder([[_face(200, 1), _face(50, 2)]], small=[(1, 2, 3, 4)])
+    pipe = FramePipeline(models, finder, PipelineConfig())
+    result = pipe.process(FRAME, frame_index=7, time_s=0.5)
+    assert models.calls == [("occlusion", 2), ("reconstructor", 2), ("expression", 2)]
+    assert result.frame_index == 7 and result.time_s == 0.5 and result.frame_shape == (48, 64)
+    assert len(result.faces) == 2 and result.small_faces == ((1, 2, 3, 4),)
+    assert set(result.timings_ms) == set(STAGES)
+    assert all(v >= 0 for v in result.timings_ms.values())
+    parts = sum(result.timings_ms[k] for k in STAGES if k != "total")
+    assert result.timings_ms["total"] >= parts * 0.99
+    first = result.faces[0]
+    assert first.face.track_id == 1
+    assert first.patch_score.shape == (G, G) and first.mask.shape == (G, G) and first.mask.dtype == bool
+    assert first.cam.shape == (G, G) and first.reconstruction.shape == (S, S, 3)
+    assert first.probs.shape == (7,) and first.probs.sum() == pytest.approx(1.0)
+    assert first.mask.all()  # 200/100 > threshold 1.0
+    assert not result.faces[1].mask.any()  # 50/100 < 1.0
+    assert first.label == "happy"
+    np.testing.assert_array_equal(first.reconstruction, 55)  # the reconstructor's output, not the input
+
+
+def test_no_faces_gives_empty_well_shaped_result():
+    pipe = FramePipeline(FakeModels(), FakeFinder([]), PipelineConfig())
+    result = pipe.process(FRAME)
+    assert result.faces == () and result.small_faces == ()
+    assert set(result.timings_ms) == set(STAGES)
+
+
+@pytest.mark.parametrize(("sensitivity", "expected"), [(1.0, 1), (2.0, 3), (0.5, 0), (0.0, 0)])
+def test_sensitivity_scales_the_threshold(sensitivity, expected):
+    scores = np.array([[0.4, 0.6], [0.9, 1.5]], np.float32)
+    models = FakeModels(scores=scores)
+    pipe = FramePipeline(models, FakeFinder([[_face(0)]]), PipelineConfig(sensitivity=sensitivity))
+    result = pipe.process(FRAME)
+    assert int(result.faces[0].mask.sum()) == expected
+    np.testing.assert_array_equal(models.last_mask[0], result.faces[0].mask.astype(np.float32))
+    assert result.faces[0].occluded_fraction == expected / 4
+
+
+def test_occlusion_mask_function():
+    score = np.array([[[0.5, 2.0], [1.0, 1.01]]], np.float32)
+    assert occlusion_mask(score, 1.0, 1.0).tolist() == [[[False, True], [False, True]]]
+    assert occlusion_mask(np.zeros((0, 2, 2), np.float32), 1.0, 1.0).shape == (0, 2, 2)
+
+
+def test_without_reconstruction_the_face_goes_straight_to_fer():
+    models = FakeModels(scores=np.full((G, G), 5.0, np.float32))
+    pipe = FramePipeline(models, FakeFinder([[_face(30)]]), PipelineConfig(use_reconstruction=False))
+    result = pipe.process(FRAME)
+    np.testing.assert_array_equal(models.last_fer_input, 30)
+    np.testing.assert_array_equal(models.last_mask, 0.0)  # latents of the unmasked face
+    assert result.faces[0].mask.all()  # the detected occlusion is still reported
+    np.testing.assert_array_equal(result.faces[0].reconstruction, 30)
+
+
+def test_smoothing_per_track_and_toggle():
+    frames = [[_face(0, 1)], [_face(250, 1)], [_face(250, 1)], [_face(250, 1)]]
+    raw = FramePipeline(FakeModels(), FakeFinder([list(f) for f in frames]), PipelineConfig())
+    raw_probs = [raw.process(FRAME).faces[0].probs for _ in frames]
+    pipe = FramePipeline(FakeModels(), FakeFinder(frames), PipelineConfig(smoothing=True, smoothing_alpha=0.5))
+    p0 = pipe.process(FRAME).faces[0].probs
+    p1 = pipe.process(FRAME).faces[0].probs
+    np.testing.assert_allclose(p0, raw_probs[0], rtol=1e-6)
+    np.testing.assert_allclose(p1, 0.5 * raw_probs[0] + 0.5 * raw_probs[1], rtol=1e-5)
+    pipe.update_config(smoothing=False)
+    np.testing.assert_allclose(pipe.process(FRAME).faces[0].probs, raw_probs[2], rtol=1e-6)
+    pipe.update_config(smoothing=True)  # re-enabled: starts fresh, no stale state
+    np.testing.assert_allclose(pipe.process(FRAME).faces[0].probs, raw_probs[3], rtol=1e-6)
+
+
+def test_update_config_from_another_thread_applies_next_frame():
+    models = FakeModels(scores=np.full((G, G), 0.8, np.float32))
+    pipe = FramePipeline(models, FakeFinder([[_face(0)], [_face(0)]]), PipelineConfig())
+    assert not pipe.process(FRAME).faces[0].mask.any()
+    t = threading.Thread(target=pipe.update_config, kwargs={"sensitivity": 2.0})
+    t.start()
+    t.join()
+    assert pipe.config.sensitivity == 2.0
+    assert pipe.process(FRAME).faces[0].mask.all()
+
+
+def test_bad_settings_are_user_errors():
+    pipe = FramePipeline(FakeModels(), FakeFinder(), PipelineConfig())
+    with pytest.raises(UserError, match="sensitivity"):
+        pipe.update_config(sensitivity=-1.0)
+    with pytest.raises(UserError, match="smoothing_alpha"):
+        pipe.update_config(PipelineConfig(smoothing_alpha=0.0))
+    assert pipe.config.sensitivity == 1.0
+
+
+def test_finder_rebuilt_when_its_settings_change():
+    built = []
+
+    def factory(cfg):
+        built.append(cfg.min_face_px)
+        return FakeFinder()
+
+    first = FakeFinder()
+    pipe = FramePipeline(FakeModels(), first, PipelineConfig(), finder_factory=factory)
+    pipe.update_config(min_face_px=80)
+    pipe.process(FRAME)
+    assert built == [80] and first.closed
+    pipe.update_config(sensitivity=1.5)
+    pipe.process(FRAME)
+    assert built == [80]
+
+
+def test_process_aligned():
+    models = FakeModels()
+    pipe = FramePipeline(models, None, PipelineConfig(smoothing=True))
+    faces = np.stack([np.full((S, S, 3), v, np.uint8) for v in (10, 200, 90)])
+    results = pipe.process_aligned(faces)
+    assert len(results) == 3 and models.calls[0] == ("occlusion", 3)
+    assert all(r.face.track_id == -1 and r.face.box == (0, 0, S, S) for r in results)
+    np.testing.assert_array_equal(results[1].face.aligned, 200)
+    assert pipe.process_aligned(np.zeros((0, S, S, 3), np.uint8)) == []
+    assert pipe.process_aligned([]) == []
+    with pytest.raises(ValueError, match=r"\(N, 8, 8, 3\)"):
+        pipe.process_aligned(np.zeros((1, 9, 9, 3), np.uint8))
+    with pytest.raises(RuntimeError, match="process_aligned"):
+        pipe.process(FRAME)
+
+
+def test_bad_frame_and_close():
+    models, finder = FakeModels(), FakeFinder()
+    pipe = FramePipeline(models, finder, PipelineConfig())
+    with pytest.raises(ValueError, match="uint8 BGR"):
+        pipe.process(np.zeros((10, 10), np.uint8))
+    with pipe:
+        pass
+    assert models.closed and finder.closed
+    pipe.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        pipe.process(FRAME)
+
+
+def test_provider_and_threshold_exposed():
+    pipe = FramePipeline(FakeModels(), None)
+    assert pipe.provider == "FakeExecutionProvider" and pipe.threshold == 1.0 and pipe.face_size == S

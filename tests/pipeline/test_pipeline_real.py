@@ -1,0 +1,99 @@
+"""FramePipeline with the real face finder and the tiny exported models."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from ofer_live.config import AppConfig, PipelineConfig, RuntimeConfig
+from ofer_live.pipeline import STAGES, FramePipeline
+
+
+@pytest.fixture
+def pipeline(tiny_models_dir):
+    config = AppConfig(runtime=RuntimeConfig(models_dir=tiny_models_dir, intra_op_threads=1))
+    with FramePipeline.create(config) as pipe:
+        yield pipe
+
+
+def _frame(astronaut_bgr):
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[:, 64:576] = astronaut_bgr[16:496]
+    return frame
+
+
+def test_real_face_end_to_end(pipeline, astronaut_bgr):
+    frame = _frame(astronaut_bgr)
+    before = frame.copy()
+    results = [pipeline.process(frame, i, i / 30) for i in range(3)]
+    np.testing.assert_array_equal(frame, before)  # the input is not modified
+    for r in results:
+        assert len(r.faces) == 1 and r.frame_shape == (480, 640)
+        assert set(r.timings_ms) == set(STAGES) and r.timings_ms["total"] > 0
+        f = r.faces[0]
+        assert f.face.aligned.shape == (32, 32, 3)
+        assert f.patch_score.shape == f.mask.shape == f.cam.shape == (4, 4)
+        assert f.reconstruction.shape == (32, 32, 3) and f.reconstruction.dtype == np.uint8
+        assert f.probs.sum() == pytest.approx(1.0, abs=1e-5)
+        assert 0.0 <= f.cam.min() and f.cam.max() <= 1.0
+    assert len({r.faces[0].face.track_id for r in results}) == 1  # stable track
+    assert pipeline.provider == "CPUExecutionProvider"
+
+
+def test_empty_frame(pipeline):
+    r = pipeline.process(np.zeros((240, 320, 3), np.uint8))
+    assert r.faces == () and set(r.timings_ms) == set(STAGES)
+
+
+def test_sensitivity_changes_the_mask(pipeline, astronaut_bgr):
+    frame = _frame(astronaut_bgr)
+    pipeline.update_config(sensitivity=1e6)
+    assert pipeline.process(frame).faces[0].mask.all()
+    pipeline.update_config(sensitivity=0.0)
+    assert not pipeline.process(frame).faces[0].mask.any()
+
+
+def test_config_updates_while_processing(pipeline, astronaut_bgr):
+    frame = _frame(astronaut_bgr)
+    stop = threading.Event()
+    errors = []
+
+    def fiddle():
+        values = [0.5, 1.0, 2.0]
+        i = 0
+        while not stop.is_set():
+            try:
+                pipeline.update_config(PipelineConfig(sensitivity=values[i % 3], smoothing=bool(i % 2)))
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+            i += 1
+
+    t = threading.Thread(target=fiddle)
+    t.start()
+    try:
+        for i in range(10):
+            assert len(pipeline.process(frame, i).faces) == 1
+    finally:
+        stop.set()
+        t.join()
+    assert not errors
+
+
+def test_process_aligned_real_models(pipeline, astronaut_bgr):
+    from ofer_live.face.align import crop_to_face
+
+    faces = np.stack([crop_to_face(astronaut_bgr[40:240, 150:350], 32)] * 2)
+    results = pipeline.process_aligned(faces)
+    assert len(results) == 2
+    np.testing.assert_allclose(results[0].probs, results[1].probs, rtol=1e-5)
+
+
+def test_no_reconstruction_ablation(tiny_models_dir, astronaut_bgr):
+    config = AppConfig(
+        runtime=RuntimeConfig(models_dir=tiny_models_dir), pipeline=PipelineConfig(use_reconstruction=False)
+    )
+    with FramePipeline.create(config) as pipe:
+        face = pipe.process(_frame(astronaut_bgr)).faces[0]
+        np.testing.assert_array_equal(face.reconstruction, face.face.aligned)
