@@ -7,9 +7,10 @@ No config framework: ``load_config(path)`` reads a TOML file with optional table
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from ofer_live.errors import UserError
 

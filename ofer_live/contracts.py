@@ -5,11 +5,11 @@ and runtime (which loads them). It imports nothing but the standard library.
 
 Tensors (N is a dynamic batch axis, S the face size, G the patch grid, D the latent size):
 
-| file                | inputs                                   | outputs                                                  |
-|---------------------|------------------------------------------|----------------------------------------------------------|
-| occlusion.onnx      | face uint8 (N,S,S,3)                     | patch_score float32 (N,G,G)                              |
-| reconstructor.onnx  | face uint8 (N,S,S,3), mask float32 (N,G,G) | reconstruction uint8 (N,S,S,3), latents float32 (N,G*G,D) |
-| expression.onnx     | face uint8 (N,S,S,3), latents float32 (N,G*G,D) | logits float32 (N,7), cam float32 (N,G,G) in [0,1]   |
+- occlusion.onnx: face uint8 (N,S,S,3) -> patch_score float32 (N,G,G)
+- reconstructor.onnx: face uint8 (N,S,S,3), mask float32 (N,G,G)
+  -> reconstruction uint8 (N,S,S,3), latents float32 (N,G*G,D)
+- expression.onnx: face uint8 (N,S,S,3), latents float32 (N,G*G,D)
+  -> logits float32 (N,7), cam float32 (N,G,G) in [0,1]
 
 Faces are RGB (not BGR). Each file stores a JSON object under the ONNX metadata key
 ``METADATA_KEY`` with the fields in ``REQUIRED_METADATA_FIELDS``.
@@ -18,8 +18,9 @@ Faces are RGB (not BGR). Each file stores a JSON object under the ONNX metadata 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ofer_live.errors import ModelError
 
@@ -212,7 +213,7 @@ def check_io(
                 raise ContractError(
                     f"{source}: {kind} '{tensor.name}' has rank {len(shape)}, expected {len(want)}"
                 )
-            for axis, (got, exp) in enumerate(zip(shape, want)):
+            for axis, (got, exp) in enumerate(zip(shape, want, strict=True)):
                 dynamic = got is None or isinstance(got, str)
                 if exp is None:
                     if not dynamic:

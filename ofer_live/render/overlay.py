@@ -24,7 +24,7 @@ import numpy as np
 
 from ofer_live.config import RenderOptions
 from ofer_live.contracts import LABELS
-from ofer_live.render.geometry import grid_cell_quads, warp_to_frame_roi
+from ofer_live.face.align import grid_cell_quads, warp_to_frame_roi
 from ofer_live.types import FaceResult, FrameResult
 
 # One colour per class (BGR), chosen to stay distinguishable and readable on dark panels.

@@ -34,9 +34,9 @@ def _pause_on_a_face(qtbot, controller):
         )
         if controller.current_output.result.faces:
             return
-        controller.step()
         index = controller.current_frame.index
-        qtbot.waitUntil(lambda: controller.current_frame.index > index, timeout=WAIT)
+        controller.step()
+        qtbot.waitUntil(lambda i=index: controller.current_frame.index > i, timeout=WAIT)
     raise AssertionError("no frame with a detected face")
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from ofer_live.config import RenderOptions
 from ofer_live.face import align
-from ofer_live.render import geometry
 from ofer_live.render.overlay import (
     OCCLUDED_BGR,
     colorize_heatmap,
@@ -35,7 +34,7 @@ def similarity(scale: float, angle_deg: float, tx: float, ty: float) -> np.ndarr
 def make_result(frame_shape=(480, 640), scale=4.0, tx=250.0, ty=120.0, angle=0.0, track_id=1, small=()):
     c2f = similarity(scale, angle, tx, ty)
     f2c = align.invert_affine(c2f).astype(np.float32)
-    quad = geometry.face_quad(c2f, S)
+    quad = align.face_quad(c2f, S)
     x0, y0 = np.floor(quad.min(0)).astype(int)
     x1, y1 = np.ceil(quad.max(0)).astype(int)
     mask = np.zeros((G, G), bool)
@@ -77,8 +76,8 @@ def test_occluded_cells_are_tinted_red_on_the_face(frame):
     out = draw(frame, result, RenderOptions(grid=True, **{k: False for k in (
         "boxes", "reconstruction", "cam", "label", "bars", "occluded_percent", "fps")}))
     c2f = result.faces[0].face.face_to_frame
-    occluded_centre = geometry.transform_points(np.array([[12.0, 28.0]]), c2f)[0]  # cell (3, 1)
-    clear_centre = geometry.transform_points(np.array([[28.0, 4.0]]), c2f)[0]  # cell (0, 3)
+    occluded_centre = align.transform_points(np.array([[12.0, 28.0]]), c2f)[0]  # cell (3, 1)
+    clear_centre = align.transform_points(np.array([[28.0, 4.0]]), c2f)[0]  # cell (0, 3)
     ox, oy = np.round(occluded_centre).astype(int)
     cx, cy = np.round(clear_centre).astype(int)
     diff = out[oy, ox].astype(int) - frame[oy, ox]
@@ -152,16 +151,3 @@ def test_panel_helpers():
     assert np.array_equal(face, np.full((S, S, 3), 100, np.uint8))
     bars = render_probability_bars(np.full(7, 1 / 7, np.float32), (300, 200), title="expression")
     assert bars.shape == (200, 300, 3) and bars.std() > 0
-
-
-def test_render_geometry_matches_face_align():
-    """render/ keeps its own copy of the face -> frame maths (layering); it must agree with face/align."""
-    c2f = similarity(3.1, 23.0, 120.5, 40.25)
-    mask = np.random.default_rng(1).random((G, G)) > 0.5
-    np.testing.assert_allclose(geometry.grid_cell_quads(mask, c2f, S), align.grid_cell_quads(mask, c2f, S),
-                               atol=1e-4)
-    np.testing.assert_allclose(geometry.face_quad(c2f, S), align.face_quad(c2f, S), atol=1e-4)
-    img = np.random.default_rng(2).random((G, G)).astype(np.float32)
-    for a, b in zip(geometry.warp_to_frame_roi(img, c2f, (480, 640), face_size=S),
-                    align.warp_to_frame_roi(img, c2f, (480, 640), face_size=S), strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-5)
