@@ -60,12 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
+
+
+def _with_default_command(argv: list[str], commands: set[str]) -> list[str]:
+    """Move the global flags to the front and insert the default command when none is named.
+
+    ``ofer-live --source demo`` opens the app on the demo; ``ofer-live demo -o x.avi`` runs ``demo``;
+    ``ofer-live video in.mp4 -o out.avi -v`` works like ``ofer-live -v video ...``.
+    """
+    global_flags = [a for a in argv if a in GLOBAL_FLAGS]
+    rest = [a for a in argv if a not in GLOBAL_FLAGS]
+    if rest and (rest[0] in commands or rest[0] in ("-h", "--help", "--version")):
+        return [*global_flags, *rest]
+    return [*global_flags, DEFAULT_COMMAND, *rest]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    known_commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-    if not any(a in known_commands for a in argv) and not any(a in ("-h", "--help", "--version") for a in argv):
-        argv = [DEFAULT_COMMAND, *argv]
+    argv = _with_default_command(argv, set(_load_commands()))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -44,6 +44,30 @@ def create_application(argv: list[str] | None = None) -> Any:
     return app
 
 
+_QT_NOISE = ("propagateSizeHints",)  # harmless offscreen-plugin chatter
+
+
+def install_qt_message_handler() -> None:
+    """Route Qt's own messages (qWarning etc.) to Python logging under the ``qt`` logger."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    qt_log = logging.getLogger("qt")
+    levels = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }
+
+    def handler(mode: Any, context: Any, message: str) -> None:
+        if any(noise in message for noise in _QT_NOISE):
+            return
+        qt_log.log(levels.get(mode, logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(handler)
+
+
 def build_window(options: LaunchOptions, **controller_kwargs: Any) -> Any:
     """Create the controller and the main window (not shown, not started)."""
     from ofer_live.gui.controller import AppController
@@ -59,6 +83,7 @@ def build_window(options: LaunchOptions, **controller_kwargs: Any) -> Any:
 def run_app(options: LaunchOptions) -> int:
     """Open the window and run the event loop until it closes. Returns the exit code."""
     app = create_application()
+    install_qt_message_handler()
     from PySide6.QtCore import QTimer
 
     window = build_window(options)
@@ -67,7 +92,8 @@ def run_app(options: LaunchOptions) -> int:
     # Python runs signal handlers only between bytecodes, so a timer wakes the interpreter regularly.
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            signal.signal(sig, lambda *_: window.close())
+            # Deferred: the handler may run in the middle of a paint event.
+            signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))
         except (ValueError, OSError):  # not the main thread / unsupported
             pass
     wake = QTimer()

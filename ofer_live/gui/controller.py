@@ -142,7 +142,8 @@ class AppController(QObject):
     status_message = Signal(str)  # transient status-bar text
     status_changed = Signal(object)  # Status
     recording_changed = Signal(object)  # RecordingStatus | None
-    source_changed = Signal(object)  # SourceInfo
+    source_changed = Signal(object)  # SourceInfo (the source is open)
+    source_changing = Signal(str)  # spec being opened (the preview is cleared)
     paused_changed = Signal(bool)
     settings_changed = Signal()  # toggles / sensitivity / output folder changed (window syncs its controls)
 
@@ -323,6 +324,7 @@ class AppController(QObject):
         worker.failed.connect(self.on_source_failed)
         worker.set_paused(self.paused)
         self._capture = worker
+        self.source_changing.emit(spec)
         self.face_changed.emit(self._face_view())
         worker.start()
 
@@ -443,6 +445,7 @@ class AppController(QObject):
         self.pipeline_error = text
         self.provider = None
         log.warning("pipeline failed: %s", text)
+        self.face_changed.emit(self._face_view())
         self.message.emit(
             "error",
             f"Analysis is off: {text}. The video plays without overlays; fix the models (--models DIR) and Retry.",

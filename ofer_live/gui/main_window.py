@@ -359,6 +359,7 @@ class MainWindow(QMainWindow):
         c.status_changed.connect(self.on_status)
         c.recording_changed.connect(self.on_recording)
         c.source_changed.connect(self.on_source_changed)
+        c.source_changing.connect(self.on_source_changing)
         c.paused_changed.connect(self.on_paused)
         c.settings_changed.connect(self._sync_controls)
         self.banner.retry_clicked.connect(c.retry)
@@ -439,12 +440,14 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def on_face_changed(self, view: FaceView) -> None:
         self.side.show_face(view, show_cam=self.controller.toggles.get("cam", False))
+        if self.controller.pipeline_error:
+            self.side.title.setText("Analysis is off (see the message above the video)")
 
     @Slot(str, str, bool)
     def on_message(self, level: str, text: str, retry: bool) -> None:
         self.banner.show_message(level, text, retry)
         if level == "error":
-            self.view.set_placeholder(text)
+            self.view.set_placeholder("No video — choose a source, or Retry")
 
     @Slot(str)
     def on_status_message(self, text: str) -> None:
@@ -476,6 +479,12 @@ class MainWindow(QMainWindow):
         self.side.rec_label.setText(f"● REC {minutes:02d}:{seconds:02d}  {rec.path.name}")
         self.side.rec_label.setToolTip(str(rec.path))
         self.side.rec_label.show()
+
+    @Slot(str)
+    def on_source_changing(self, spec: str) -> None:
+        self._fill_sources(spec)
+        self.view.clear()
+        self.view.set_placeholder(f"Opening {describe_source(spec)}…")
 
     @Slot(object)
     def on_source_changed(self, info: SourceInfo) -> None:

@@ -73,7 +73,11 @@ class VideoView(QWidget):
         if self._image is None or self._image.isNull():
             painter.setPen(MUTED)
             painter.setFont(_font(self.font(), max(14, self.height() // 30)))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
+            painter.drawText(
+                self.rect().adjusted(20, 20, -20, -20),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self._placeholder,
+            )
             return
         iw, ih = self._image.width(), self._image.height()
         scale = min(self.width() / iw, self.height() / ih)

@@ -363,6 +363,7 @@ class CaptureWorker(QThread):
         live_clock = 0.0  # pause-aware seconds for cameras
         live_last: float | None = None
         pace_origin: tuple[float, float] | None = None
+        frames_this_pass = 0
         while True:
             with self._cond:
                 if self._stop:
@@ -408,9 +409,10 @@ class CaptureWorker(QThread):
                         return None
                     source, pending = got
                     continue
-                # End of a file or of the demo clip: loop.
-                if index == 0:
+                # End of a file or of the demo clip: loop (a pass without a single frame is an error).
+                if frames_this_pass == 0:
                     raise InputError(f"{describe_source(spec)} has no readable frames")
+                frames_this_pass = 0
                 source.close()
                 source = None
                 source = self._opener(spec)
@@ -450,6 +452,7 @@ class CaptureWorker(QThread):
                 source_index=int(getattr(frame, "index", -1)),
             )
             index += 1
+            frames_this_pass += 1
             self.frames_read = index
             self._last = captured
             self._mailbox.put(captured)

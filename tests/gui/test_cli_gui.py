@@ -46,14 +46,14 @@ def test_gui_is_the_default_command(monkeypatch):
     assert seen and seen[0].source == "camera:0" and seen[0].presentation
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.main treats any argument equal to a command name as the command, so `--source demo` runs "
-    "`ofer-live demo`; fix in cli.py (look only at the first non-option argument), then drop this marker",
-)
 def test_default_command_with_source_demo(monkeypatch):
     seen = _run_main_capturing_gui(monkeypatch, ["--source", "demo"])
     assert seen and seen[0].source == "demo"
+
+
+def test_default_command_keeps_global_flags_and_accepts_gui_flags(monkeypatch):
+    seen = _run_main_capturing_gui(monkeypatch, ["--presentation", "-v", "--source", "demo", "--debug"])
+    assert seen and seen[0].presentation and seen[0].source == "demo"
 
 
 @pytest.mark.timeout(60)

