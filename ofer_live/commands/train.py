@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", choices=(*MODELS, "cache"),
                         help="which model to train ('cache' only builds the data caches)")
-    parser.add_argument("--preset", choices=PRESETS, default="default",
+    parser.add_argument("--preset", choices=PRESETS, default=None,
                         help="size and schedule: tiny (tests), default (2-core CPU, < 2 h per model), "
-                             "paper (GPU, ViT-B/16 at 224) (default: %(default)s)")
+                             "paper (GPU, ViT-B/16 at 224) (default: default; --resume keeps the run's own)")
     parser.add_argument("--data", default=None, metavar="DIR",
                         help="data root with ferplus/, utkface/, occluders/, teachers/ "
                              "(default: $OFER_DATA, else ../shared/data)")
@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run folder for config.json, metrics.jsonl and checkpoints (default: runs/<model>)")
     parser.add_argument("--config", type=Path, default=None, metavar="TOML",
                         help="TOML overrides by section: [run], [data], [model.kwargs], [optim], [synth], [task]")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last.pt, with its saved config.json (flags and "
+                             "--config given now still override it)")
     parser.add_argument("--device", default=None, metavar="DEV", help="auto, cpu, cuda or cuda:N (default: preset)")
     parser.add_argument("--epochs", type=int, default=None, metavar="N", help="number of epochs (default: preset)")
     parser.add_argument("--max-minutes", type=float, default=None, metavar="M",
@@ -106,7 +108,7 @@ def _build_caches(args: argparse.Namespace) -> int:
         data["data_root"] = str(args.data)
     if args.cache is not None:
         data["cache_dir"] = str(args.cache)
-    cfg = resolve_config("expression", args.preset, args.config, {"data": data} if data else None)
+    cfg = resolve_config("expression", args.preset or "default", args.config, {"data": data} if data else None)
     settings = cache_settings(cfg.data, rebuild=args.rebuild_cache)
     t0 = time.time()
     paths = []
@@ -134,11 +136,26 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("training needs the train extra: pip install -e '.[train]'") from None
     if args.model == "cache":
         return _build_caches(args)
-    from ofer_live.training.presets import resolve_config
+    from ofer_live.training.presets import apply_overrides, config_from_dict, load_toml, resolve_config
     from ofer_live.training.trainers import NonFiniteLossError, run_training
 
-    config = resolve_config(args.model, args.preset, args.config, _overrides(args))
     out = args.out or Path("runs") / args.model
+    saved = out / "config.json"
+    if args.resume and saved.is_file():
+        try:
+            data = json.loads(saved.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{saved}: unreadable ({exc})") from None
+        if data.get("kind") != args.model:
+            raise UserError(f"{out} holds a {data.get('kind')} run, not {args.model}")
+        if args.preset is not None and args.preset != data.get("preset"):
+            raise UserError(f"{out} was trained with --preset {data.get('preset')}, not {args.preset}")
+        config = config_from_dict(data)
+        if args.config is not None:
+            config = apply_overrides(config, load_toml(args.config))
+        config = apply_overrides(config, _overrides(args))
+    else:
+        config = resolve_config(args.model, args.preset or "default", args.config, _overrides(args))
     if args.rebuild_cache:
         _build_caches(args)
     try:

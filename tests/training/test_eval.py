@@ -104,3 +104,24 @@ def test_metric_helpers():
     assert psnr(a, a)[0] == 100.0 and ssim(a, a)[0] == pytest.approx(1.0)
     b = np.clip(a.astype(int) + 10, 0, 255).astype(np.uint8)
     assert 25 < psnr(a, b)[0] < 30 and ssim(a, b)[0] < 1.0
+
+
+def test_grad_cam_on_a_small_conv_net():
+    import torch
+    from torch import nn
+
+    from ofer_live.training.gradcam import GradCam
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 7))
+
+    def logits(faces):
+        return net(faces.permute(0, 3, 1, 2) / 255.0)
+
+    cam = GradCam(net, logits)
+    faces = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    maps = cam(faces)
+    assert maps.shape == (3, 8, 8) and maps.dtype == np.float32
+    assert (maps >= 0).all() and np.allclose(maps.reshape(3, -1).max(axis=1), 1.0)
+    assert isinstance(cam.layer, nn.Conv2d) and cam.layer.out_channels == 8

@@ -157,3 +157,19 @@ def test_cli_train_and_nan_message(data_root, cache_dir, tmp_path, capsys, monke
     assert main([*argv[:-1], str(tmp_path / "cli_nan")]) == 2
     err = capsys.readouterr().err
     assert "non-finite loss" in err and "last good checkpoint" in err
+
+
+def test_cli_resume_uses_the_saved_config(data_root, cache_dir, tmp_path, capsys):
+    from ofer_live.cli import main
+
+    toml = tmp_path / "t.toml"
+    toml.write_text('[data]\nalign = "none"\n[run]\nepochs = 2\n', encoding="utf-8")
+    out = tmp_path / "run"
+    base = ["train", "occlusion", "--data", str(data_root), "--cache", str(cache_dir), "--out", str(out)]
+    assert main([*base, "--preset", "tiny", "--config", str(toml), "--max-minutes", "0.0000001"]) == 0
+    assert "--resume" in capsys.readouterr().out
+    # no --preset / --config now: the saved tiny config (align none, 2 epochs) is used
+    assert main([*base, "--resume"]) == 0
+    assert '"status": "finished", "epoch": 2' in capsys.readouterr().out
+    assert main([*base, "--resume", "--preset", "default"]) == 2
+    assert "trained with --preset tiny" in capsys.readouterr().err

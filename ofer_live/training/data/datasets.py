@@ -17,28 +17,10 @@ import torch
 from torch.utils.data import Dataset
 
 from ofer_live.contracts import NUM_CLASSES
-from ofer_live.training.data.cache import FaceStore
 from ofer_live.training.data.occlusion_synth import OcclusionSynth, patch_coverage
+from ofer_live.training.data.sources import FaceSource, item_rng, subsample
 
-
-def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    """The generator of one item: a pure function of (seed, epoch, index)."""
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch), int(index)])
-
-
-@dataclass(frozen=True)
-class FaceSource:
-    """Faces of one data set: ``store`` rows ``indices``; ``labels`` / ``soft`` are indexed like the store (None for
-    unlabelled sets such as UTKFace)."""
-
-    name: str
-    store: FaceStore
-    indices: np.ndarray
-    labels: np.ndarray | None = None
-    soft: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return int(len(self.indices))
+__all__ = ["AugmentConfig", "FaceSource", "OccludedFaces", "augment_face", "item_rng", "subsample"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +72,8 @@ class OccludedFaces(Dataset):
     - ``clean`` (S, S, 3) uint8: the same face before occlusion (the reconstruction target);
     - ``coverage`` (G, G) float32: exact covered fraction of each patch (0 for clean faces);
     - ``label`` int64 (-1 if unlabelled), ``soft`` (7,) float32 (zeros if unlabelled);
-    - ``source`` int64: index of the FaceSource.
+    - ``source`` int64: index of the FaceSource;
+    - ``alpha`` (S, S) float32: the occluder's pixel coverage (only with ``with_alpha``).
     """
 
     def __init__(
@@ -103,6 +86,7 @@ class OccludedFaces(Dataset):
         seed: int = 0,
         fixed: bool = False,
         occlusion_kind: str | None = None,
+        with_alpha: bool = False,
     ) -> None:
         self.sources = list(sources)
         self.size = size
@@ -112,6 +96,7 @@ class OccludedFaces(Dataset):
         self.seed = seed
         self.fixed = fixed
         self.occlusion_kind = occlusion_kind
+        self.with_alpha = with_alpha
         self.epoch = 0
         self._offsets = np.cumsum([0] + [len(s) for s in self.sources])
 
@@ -137,12 +122,13 @@ class OccludedFaces(Dataset):
             face = augment_face(face, rng, self.augment)
         if self.synth is not None:
             occ = self.synth.sample(face, rng, self.occlusion_kind)
-            image, coverage = occ.image, occ.coverage
+            image, coverage, alpha = occ.image, occ.coverage, occ.alpha
         else:
-            image, coverage = face, patch_coverage(np.zeros((self.size, self.size), np.float32), self.grid)
+            alpha = np.zeros((self.size, self.size), np.float32)
+            image, coverage = face, patch_coverage(alpha, self.grid)
         label = int(source.labels[row]) if source.labels is not None else -1
         soft = source.soft[row].astype(np.float32) if source.soft is not None else np.zeros(NUM_CLASSES, np.float32)
-        return {
+        item = {
             "face": np.ascontiguousarray(image),
             "clean": np.ascontiguousarray(face),
             "coverage": coverage.astype(np.float32),
@@ -150,15 +136,9 @@ class OccludedFaces(Dataset):
             "soft": soft,
             "source": np.int64(src),
         }
-
-
-def subsample(indices: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """A fixed random subset of at most ``n`` indices (all when n is None), in sorted order."""
-    indices = np.asarray(indices)
-    if n is None or n >= len(indices):
-        return indices
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(indices, size=n, replace=False))
+        if self.with_alpha:
+            item["alpha"] = alpha.astype(np.float32)
+        return item
 
 
 def to_device_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

@@ -82,11 +82,13 @@ class OcclusionTask(Task):
         self.threshold = 1.0
 
     # -- set-up --------------------------------------------------------------------------------------------------
-    def _batches(self, dataset: OccludedFaces, limit: int, key: str = "face"):
+    def _batches(self, dataset, limit: int, key: str = "face"):
+        """Batches of at most ``limit`` items spread evenly over ``dataset`` (so every source is represented)."""
         bs = self.config.run.eval_batch_size
         n = min(limit, len(dataset))
+        order = np.linspace(0, len(dataset) - 1, n).round().astype(int) if n < len(dataset) else np.arange(n)
         for start in range(0, n, bs):
-            items = [dataset[i] for i in range(start, min(n, start + bs))]
+            items = [dataset[int(i)] for i in order[start:start + bs]]
             yield {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in (key, "coverage")}
 
     def prepare(self) -> None:
@@ -139,13 +141,14 @@ class OcclusionTask(Task):
         task = self.config.task
         limit = self.config.run.val_max_images
         model = unwrap(self.model)
-        clean, _ = self.distances(self.val_clean, limit)
-        n_cal = max(1, min(task.calibration_images, len(clean) // 2))
-        radius_sq = calibrate_radius(torch.from_numpy(clean[:n_cal]), nu=task.nu)
+        clean, _ = self.distances(self.val_clean, 2 * limit)
+        # Alternate faces calibrate R^2 / measure the clean false-positive rate (both data sets in each half).
+        calibration, rest = clean[0::2], clean[1::2]
+        calibration = calibration[: max(1, task.calibration_images)]
+        radius_sq = calibrate_radius(torch.from_numpy(calibration), nu=task.nu)
         model.set_radius(radius_sq)
         out: dict[str, float] = {"radius_sq": radius_sq}
-        # Clean held-out faces not used for the calibration: the false-positive rate.
-        rest = clean[n_cal:] if len(clean) > n_cal else clean
+        rest = rest if len(rest) else clean
         out["val_clean_fpr"] = float((rest / radius_sq > 1.0).mean())
         seen_d, seen_c = self.distances(self.val_seen, limit)
         m = detection_metrics(seen_d / radius_sq, seen_c)

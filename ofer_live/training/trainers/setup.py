@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ofer_live.config import PACKAGE_DIR
 from ofer_live.errors import UserError
 from ofer_live.training.data import cache
-from ofer_live.training.data.datasets import FaceSource, subsample
 from ofer_live.training.data.occluders import OccluderBank
+from ofer_live.training.data.paths import resolve_data_root
+from ofer_live.training.data.sources import FaceSource, subsample
 from ofer_live.training.presets import DataConfig
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATA = "../shared/data"
-ENV_DATA = "OFER_DATA"
-
-
-def resolve_data_root(value: str | os.PathLike | None = None) -> Path:
-    """--data, else $OFER_DATA, else ../shared/data (relative to the working directory, then to the repository)."""
-    if value:
-        return Path(value).expanduser()
-    env = os.environ.get(ENV_DATA)
-    if env:
-        return Path(env).expanduser()
-    here = Path(DEFAULT_DATA)
-    if here.is_dir():
-        return here
-    repo_relative = (PACKAGE_DIR.parent / DEFAULT_DATA).resolve()
-    return repo_relative if repo_relative.is_dir() else here
+__all__ = ["FaceData", "Occluders", "cache_settings", "face_data", "occluder_split", "resolve_data_root"]
 
 
 def cache_settings(data: DataConfig, rebuild: bool = False) -> cache.CacheSettings:
