@@ -10,9 +10,11 @@ OTHER_RUNTIME := $(if $(filter 1,$(GPU)),onnxruntime,onnxruntime-gpu)
 OFER_DATA ?= ../shared/data
 ARGS ?=
 BENCH_ARGS ?= --frames 300
-EVAL_ARGS ?=
+# The README's model-card table was made with these settings (a fixed, seeded subset: a full run takes about an hour on 2 cores).
+EVAL_ARGS ?= --max-images 1000 --curve-images 300 --max-utkface 300 --seed 0
+PRESET ?= default
 
-.PHONY: run test lint bench eval demo doctor install-run install-dev clean system-deps
+.PHONY: run test lint bench eval cost demo doctor install-run install-dev clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +58,10 @@ bench: install-run
 ## make eval: reproduce the README's accuracy table from OFER_DATA (needs the train extra)
 eval: install-dev
 	$(BIN)/ofer-live eval --data $(OFER_DATA) --out report $(EVAL_ARGS)
+
+## make cost: parameters, GFLOPs and ORT CPU latency (batch 1) of the three models of PRESET (tiny|default|paper)
+cost: install-dev
+	$(BIN)/python -m ofer_live.export.cost $(PRESET)
 
 demo: install-run
 	$(BIN)/ofer-live demo -o demo.mp4

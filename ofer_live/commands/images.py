@@ -68,18 +68,18 @@ def _aligned_box(original_size: tuple[int, int]) -> tuple[int, int, int, int]:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from ofer_live.commands._checks import check_writable
     from ofer_live.commands._progress import Progress
     from ofer_live.errors import InputError, UserError
     from ofer_live.face.align import crop_to_face
     from ofer_live.io.images import load_image
+    from ofer_live.io.paths import check_output_path
     from ofer_live.io.results import CsvWriter
     from ofer_live.pipeline.frame_pipeline import FramePipeline
 
     config = config_from_args(
         args, smoothing=False, use_reconstruction=False if args.no_reconstruction else None
     )
-    out = check_writable(args.out, "CSV file")
+    out = check_output_path(args.out, "CSV file")
     files, bad = _expand(args.paths)
     if not files and not bad:
         raise UserError("no images to process")

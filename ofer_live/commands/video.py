@@ -62,10 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ofer_live.commands._checks import check_writable, same_file
     from ofer_live.commands._progress import Progress
     from ofer_live.contracts import LABELS
     from ofer_live.errors import UserError
+    from ofer_live.io.paths import check_output_path, same_file
     from ofer_live.io.recorder import SUPPORTED_EXTENSIONS, VideoRecorder
     from ofer_live.io.results import JsonlWriter, frame_result_to_record
     from ofer_live.io.sources import open_source
@@ -79,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
         smoothing=args.smoothing,
         use_reconstruction=False if args.no_reconstruction else None,
     )
-    output = check_writable(args.output, "output video")
+    output = check_output_path(args.output, "output video")
     if output.suffix.lower() not in SUPPORTED_EXTENSIONS:
         choices = ", ".join(sorted(SUPPORTED_EXTENSIONS))
         raise UserError(f"unsupported video extension '{output.suffix}' for {output} (use {choices})")
-    jsonl_path = check_writable(args.jsonl, "JSONL file") if args.jsonl is not None else None
+    jsonl_path = check_output_path(args.jsonl, "JSONL file") if args.jsonl is not None else None
     for path, what in ((output, "output video"), (jsonl_path, "JSONL file")):
         if path is not None and Path(args.input).exists() and same_file(path, args.input):
             raise UserError(f"the {what} {path} would overwrite the input")

@@ -1,7 +1,8 @@
-"""Up-front checks for output paths, shared by the recorder and the results writers."""
+"""Up-front checks for output paths, shared by the commands, the recorder and the results writers."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import IO
 
@@ -9,11 +10,14 @@ from ofer_live.errors import OutputError
 
 
 def check_output_path(path: str | Path, what: str = "output") -> Path:
-    """Raise OutputError when ``path`` cannot be a new output file (folder missing, path is a folder).
+    """Raise OutputError (one line) unless ``path`` can be created or overwritten as a file; return it as a Path.
 
+    Nothing is created: the folder must exist and be writable, and ``path`` must not be a folder.
     Missing parent folders are an error, not created: a typo should not silently make a new tree.
     """
-    p = Path(path)
+    p = Path(path).expanduser()
+    if str(p) in ("", "."):
+        raise OutputError(f"{what} path is empty")
     if p.is_dir():
         raise OutputError(f"{what} path is a folder, not a file: {p}")
     parent = p.parent if str(p.parent) else Path(".")
@@ -21,7 +25,22 @@ def check_output_path(path: str | Path, what: str = "output") -> Path:
         raise OutputError(f"{what} folder does not exist: {parent}")
     if not parent.is_dir():
         raise OutputError(f"{what} folder is not a folder: {parent}")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise OutputError(f"cannot write {what} {p}: permission denied")
+    if not p.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {what} {p}: permission denied (folder {parent} is not writable)")
     return p
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when both paths name the same existing file, or the same path when they do not exist."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        return False
+    return a.resolve() == b.resolve()
 
 
 def open_output(path: str | Path, mode: str = "wb", what: str = "output", **kwargs) -> IO:

@@ -21,7 +21,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ofer_live.contracts import LABELS
 from ofer_live.errors import OutputError
@@ -34,6 +34,7 @@ CSV_COLUMNS: tuple[str, ...] = (
 NO_FACE_LABEL = "no_face"
 ERROR_LABEL = "error"
 _PROB_DIGITS = 4
+_W = TypeVar("_W", bound="_ResultsFile")
 
 
 def face_result_to_record(
@@ -61,25 +62,13 @@ def frame_result_to_record(result: FrameResult, labels: Sequence[str] = LABELS) 
     }
 
 
-class JsonlWriter:
-    """Writes one JSON object per line, flushed per line; fsync on close. Raises OutputError."""
+class _ResultsFile:
+    """A results file opened for writing (subclasses flush each record); close() fsyncs. Raises OutputError."""
 
-    def __init__(self, path: str | Path, labels: Sequence[str] = LABELS):
+    def __init__(self, path: str | Path, labels: Sequence[str], newline: str):
         self.path = Path(path)
         self.labels = tuple(labels)
-        self._file = open_output(self.path, "w", what="results file", encoding="utf-8", newline="\n")
-        self.lines_written = 0
-
-    def write(self, item: FrameResult | Mapping[str, Any]) -> None:
-        """Write a FrameResult (converted with ``frame_result_to_record``) or a ready dict as one line."""
-        record = frame_result_to_record(item, self.labels) if isinstance(item, FrameResult) else dict(item)
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-        try:
-            self._file.write(line + "\n")
-            self._file.flush()
-        except OSError as exc:
-            raise OutputError(f"cannot write results file {self.path}: {exc.strerror or exc}") from None
-        self.lines_written += 1
+        self._file = open_output(self.path, "w", what="results file", encoding="utf-8", newline=newline)
 
     def close(self) -> None:
         if self._file.closed:
@@ -92,11 +81,30 @@ class JsonlWriter:
         finally:
             self._file.close()
 
-    def __enter__(self) -> JsonlWriter:
+    def __enter__(self: _W) -> _W:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class JsonlWriter(_ResultsFile):
+    """Writes one JSON object per line, flushed per line; fsync on close. Raises OutputError."""
+
+    def __init__(self, path: str | Path, labels: Sequence[str] = LABELS):
+        super().__init__(path, labels, newline="\n")
+        self.lines_written = 0
+
+    def write(self, item: FrameResult | Mapping[str, Any]) -> None:
+        """Write a FrameResult (converted with ``frame_result_to_record``) or a ready dict as one line."""
+        record = frame_result_to_record(item, self.labels) if isinstance(item, FrameResult) else dict(item)
+        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        try:
+            self._file.write(line + "\n")
+            self._file.flush()
+        except OSError as exc:
+            raise OutputError(f"cannot write results file {self.path}: {exc.strerror or exc}") from None
+        self.lines_written += 1
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -114,13 +122,11 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-class CsvWriter:
+class CsvWriter(_ResultsFile):
     """The ``ofer-live images`` CSV: header, then rows flushed as they are written. Raises OutputError."""
 
     def __init__(self, path: str | Path, labels: Sequence[str] = LABELS):
-        self.path = Path(path)
-        self.labels = tuple(labels)
-        self._file = open_output(self.path, "w", what="results file", encoding="utf-8", newline="")
+        super().__init__(path, labels, newline="")
         self._csv = csv.writer(self._file)
         self.rows_written = 0
         self._write_row(CSV_COLUMNS)
@@ -161,23 +167,6 @@ class CsvWriter:
     def write_error(self, path: str | Path) -> None:
         """The row of an unreadable input (the reason goes to stderr, not into the CSV)."""
         self._write_row(_empty_row(path, ERROR_LABEL, len(self.labels)))
-
-    def close(self) -> None:
-        if self._file.closed:
-            return
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        except OSError as exc:
-            raise OutputError(f"cannot finish results file {self.path}: {exc.strerror or exc}") from None
-        finally:
-            self._file.close()
-
-    def __enter__(self) -> CsvWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _empty_row(path: str | Path, label: str, n_labels: int) -> list[Any]:

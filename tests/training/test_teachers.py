@@ -14,6 +14,8 @@ import torch
 from ofer_live.contracts import LABELS
 from ofer_live.errors import ModelError
 from ofer_live.training import teachers as T
+from ofer_live.training.data.ferplus import FERPLUS_TO_FER2013, majority_labels
+from ofer_live.training.metrics import classification_metrics
 
 RNG = np.random.default_rng(0)
 
@@ -433,15 +435,15 @@ def test_ferplus_majority_labels():
     votes[3, [7, 0]] = [6, 4]  # contempt -> dropped
     votes[4, [6, 9]] = [4, 2]  # fear
     votes[5, 5] = 1  # disgust
-    labels = T.ferplus_majority_labels(votes)
+    labels = majority_labels(votes)
     idx = LABELS.index
     assert labels.tolist() == [idx("neutral"), idx("happy"), -1, -1, idx("fear"), idx("disgust")]
-    assert [LABELS[T.FERPLUS_TO_FER[i]] for i in range(7)] == [
+    assert [LABELS[FERPLUS_TO_FER2013[i]] for i in range(7)] == [
         "neutral", "happy", "surprise", "sad", "angry", "disgust", "fear"]
 
 
 def test_classification_metrics():
-    r = T.classification_metrics(np.array([0, 0, 3, 3, 3, 6]), np.array([0, 3, 3, 3, 0, 6]))
+    r = classification_metrics(np.array([0, 0, 3, 3, 3, 6]), np.array([0, 3, 3, 3, 0, 6]))
     assert r["n"] == 6 and r["accuracy"] == pytest.approx(4 / 6)
     assert r["macro_recall"] == pytest.approx((0.5 + 2 / 3 + 1.0) / 3)
     assert r["per_class_recall"]["disgust"] is None
@@ -456,7 +458,7 @@ def test_evaluate_teacher_on_synthetic_ferplus(keras_root):
     np.savez(root / "ferplus" / "valid.npz", images=RNG.integers(0, 256, (10, 48, 48)).astype(np.uint8),
              votes=votes)
     r = T.evaluate_teacher("fer_mini_xception", root, latency_runs=2)
-    kept = int((T.ferplus_majority_labels(votes) >= 0).sum())
+    kept = int((majority_labels(votes) >= 0).sum())
     assert r["n"] == kept and r["n_dropped"] == 10 - kept
     assert 0.0 <= r["accuracy"] <= 1.0 and r["latency_ms_b1"] > 0
     json.dumps(r)

@@ -372,6 +372,15 @@ def _write(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> P
     return path
 
 
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of a cache ``.npz`` (``meta`` included); InputError when the file cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable cache file ({exc})") from None
+
+
 def read_meta(path: Path) -> dict[str, Any]:
     with np.load(path, allow_pickle=False) as data:
         return json.loads(str(data["meta"]))
@@ -455,11 +464,7 @@ def build_ferplus_cache(data_root: Path, split: str, cache_dir: Path, size: int 
 
 
 def load_ferplus_cache(path: Path) -> FerPlusCache:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable cache file ({exc})") from None
+    arrays = _read_arrays(path)
     return FerPlusCache(
         store=FaceStore.from_arrays(arrays),
         labels=arrays["labels"].astype(np.int64),
@@ -514,11 +519,7 @@ def build_utkface_cache(data_root: Path, cache_dir: Path, size: int, encoding: s
 
 
 def load_utkface_cache(path: Path) -> UtkCache:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable cache file ({exc})") from None
+    arrays = _read_arrays(path)
     return UtkCache(FaceStore.from_arrays(arrays), arrays["names"], arrays["heldout"], arrays["aligned"],
                     json.loads(str(arrays["meta"])))
 
@@ -559,8 +560,7 @@ def build_folder_cache(source: Path, cache_dir: Path, size: int, scheme: str = "
 
 
 def load_folder_cache(path: Path) -> FolderCache:
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = _read_arrays(path)
     return FolderCache(FaceStore.from_arrays(arrays), arrays["labels"].astype(np.int64), arrays["names"],
                        arrays["aligned"], json.loads(str(arrays["meta"])))
 
@@ -573,8 +573,7 @@ def build_occluders_cache(data_root: Path, cache_dir: Path, max_side: int = 256)
 
 
 def load_occluders_cache(path: Path) -> OccluderBank:
-    with np.load(path, allow_pickle=False) as data:
-        return unpack_occluders({k: data[k] for k in data.files})
+    return unpack_occluders(_read_arrays(path))
 
 
 # ---------------------------------------------------------------------------------------------------------------
