@@ -66,6 +66,10 @@ def session_options(intra_op_threads: int = 0):
     options.log_severity_level = _QUIET
     options.intra_op_num_threads = int(intra_op_threads)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # The three models run one after another on the same cores. With spinning on, each session's idle
+    # intra-op threads busy-wait after its run and starve the next session (and MediaPipe): on 2 cores that
+    # more than doubled the frame time (README, "Speed").
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
