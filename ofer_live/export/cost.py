@@ -6,6 +6,7 @@ Runtime CPU latency at batch 1. Used for the README's per-preset table.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import tempfile
@@ -42,10 +43,9 @@ def ort_latency_ms(path: Path, model: nn.Module, threads: int = 2, runs: int = 5
     """Batch-1 ONNX Runtime CPU latency of the file at ``path`` -> {"median_ms", "min_ms"} (``threads`` intra-op)."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    from ofer_live.runtime.providers import session_options
+
+    session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
     names = [i.name for i in contracts.MODEL_SPECS[model.config.contract].inputs]
     feeds = {n: a.numpy() for n, a in zip(names, example_inputs(model, batch=1), strict=True)}
     for _ in range(warmup):
@@ -77,11 +77,19 @@ def preset_costs(preset: str, threads: int = 2, runs: int = 50) -> dict[str, dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    preset = argv[0] if argv else "default"
-    costs = preset_costs(preset)
+    parser = argparse.ArgumentParser(
+        prog="python -m ofer_live.export.cost",
+        description="parameters, GFLOPs, ONNX size and ORT CPU latency (batch 1) of the three models of a preset, "
+        "built with random weights (the cost does not depend on the weights); prints a Markdown table",
+    )
+    parser.add_argument("preset", nargs="?", default="default", choices=("tiny", "default", "paper"),
+                        help="model preset (default: default)")
+    parser.add_argument("--threads", type=int, default=2, help="ORT intra-op threads (default: 2)")
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per model (default: 50)")
+    args = parser.parse_args(argv)
+    costs = preset_costs(args.preset, threads=args.threads, runs=args.runs)
     lines = [
-        "| model | params | GFLOPs | ONNX MB | ORT 2 threads, batch 1 (median / min ms) |",
+        f"| model | params | GFLOPs | ONNX MB | ORT {args.threads} threads, batch 1 (median / min ms) |",
         "|---|---|---|---|---|",
     ]
     for c in costs.values():
