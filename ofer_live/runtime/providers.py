@@ -68,7 +68,7 @@ def session_options(intra_op_threads: int = 0):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # The three models run one after another on the same cores. With spinning on, each session's idle
     # intra-op threads busy-wait after its run and starve the next session (and MediaPipe): on 2 cores that
-    # more than doubled the frame time (README, "Speed").
+    # more than doubled the frame time (README, Design).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
