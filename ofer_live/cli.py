@@ -8,6 +8,7 @@ With no subcommand, ``ofer-live`` opens the desktop app (the ``gui`` command).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import sys
@@ -32,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 DEFAULT_COMMAND = "gui"
 
 
+@functools.cache
 def _load_commands() -> dict[str, object]:
     commands = {}
     for name in COMMAND_MODULES:
