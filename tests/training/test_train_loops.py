@@ -88,6 +88,9 @@ def test_existing_run_needs_resume(data_root, cache_dir, tmp_path):
     # resuming a finished run is a no-op
     again = run_training(config, tmp_path / "run", resume=True)
     assert again.status == "finished" and again.global_step == 2
+    # ... unless more epochs are asked for: then the finished run goes on from where it stopped
+    longer = run_training(tiny("occlusion", data_root, cache_dir, run={"epochs": 2}), tmp_path / "run", resume=True)
+    assert longer.status == "finished" and longer.epoch == 2 and longer.global_step == 4
 
 
 def test_nan_loss_stops_loudly(data_root, cache_dir, tmp_path, monkeypatch):

@@ -401,6 +401,11 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
         task.prepare()
     if dist.is_main:
         (out_dir / CONFIG_JSON).write_text(cfg.to_json() + "\n", encoding="utf-8")
+    if state["finished"] and state["epoch"] < run.epochs:
+        # --resume with more --epochs extends a finished run; the schedule stretches to the new length.
+        log.info("extending the finished run %s from %d to %d epochs", out_dir, state["epoch"], run.epochs)
+        state["finished"] = False
+        state["bad_epochs"] = 0
     if state["finished"]:
         writer.close()
         return FitResult("finished", state["epoch"], state["global_step"], state["best_metric"], state["best_epoch"],
