@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 from ofer_live.config import AppConfig, load_config, override
+from ofer_live.errors import UserError
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,3 +62,14 @@ def config_from_args(args: argparse.Namespace, **pipeline_overrides: object) -> 
         config.pipeline, {"sensitivity": getattr(args, "sensitivity", None), **pipeline_overrides}
     )
     return AppConfig(runtime=runtime, pipeline=pipeline, render=config.render)
+
+
+def train_extra_installed() -> bool:
+    """True when torch (the ``[train]`` extra) can be imported; checks without importing it."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def require_train_extra(what: str) -> None:
+    """Raise a one-line UserError naming ``what`` when the ``[train]`` extra is missing."""
+    if not train_extra_installed():
+        raise UserError(f"{what} needs the train extra: pip install -e '.[train]'")

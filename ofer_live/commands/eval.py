@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from ofer_live.commands.common import add_runtime_arguments, config_from_args
+from ofer_live.commands.common import add_runtime_arguments, config_from_args, train_extra_installed
 from ofer_live.errors import UserError
 
 NAME = "eval"
@@ -69,10 +69,8 @@ def heldout_from_metadata(trained_on: str) -> tuple[str, ...] | None:
 def teacher_baselines(names: list[str], data_root: Path) -> list:
     from ofer_live.training.evaluation import Baseline
 
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UserError("teacher baselines need torch (pip install -e '.[train]'), or pass --baselines none") from None
+    if not train_extra_installed():
+        raise UserError("teacher baselines need torch (pip install -e '.[train]'), or pass --baselines none")
     from ofer_live.training.teachers import load_teacher, predict_proba
 
     baselines = []
@@ -124,9 +122,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.baselines == "auto":
             names = list(TEACHERS) if (data_root / "teachers").is_dir() else []
             if names:
-                try:
-                    import torch  # noqa: F401
-                except ImportError:
+                if not train_extra_installed():
                     log.warning("torch is not installed: baselines skipped")
                     names = []
         else:

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from ofer_live import contracts
+from ofer_live.commands.common import require_train_extra
 from ofer_live.errors import ModelError, UserError
 
 NAME = "export"
@@ -36,10 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.opset < 17:
         raise UserError(f"--opset must be 17 or newer, got {args.opset}")
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UserError("export needs the training extra: pip install -e '.[train]'") from None
+    require_train_extra("export")
     from ofer_live.export.onnx_export import export_model, make_model_metadata, read_metadata, write_manifest
     from ofer_live.export.parity import check_parity
     from ofer_live.training.checkpoint import build_model, find_checkpoint, load_checkpoint

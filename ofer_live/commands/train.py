@@ -19,6 +19,7 @@ import logging
 import time
 from pathlib import Path
 
+from ofer_live.commands.common import require_train_extra
 from ofer_live.errors import UserError
 
 NAME = "train"
@@ -130,10 +131,7 @@ def _build_caches(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UserError("training needs the train extra: pip install -e '.[train]'") from None
+    require_train_extra("training")
     if args.model == "cache":
         return _build_caches(args)
     from ofer_live.training.presets import apply_overrides, config_from_dict, load_toml, resolve_config

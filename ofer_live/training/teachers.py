@@ -37,7 +37,7 @@ from torch import nn
 
 from ofer_live.contracts import LABELS, NUM_CLASSES
 from ofer_live.errors import ModelError
-from ofer_live.training.data.ferplus import load_ferplus
+from ofer_live.training.data.fer_plus import load_ferplus
 from ofer_live.training.metrics import classification_metrics
 
 log = logging.getLogger(__name__)

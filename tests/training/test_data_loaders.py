@@ -9,9 +9,9 @@ import pytest
 from ofer_live.contracts import LABELS
 from ofer_live.errors import InputError
 from ofer_live.training.data.fake import write_fake_ferplus, write_fake_utkface
-from ofer_live.training.data.ferplus import load_ferplus, majority_labels, soft_labels
+from ofer_live.training.data.fer_plus import load_ferplus, majority_labels, soft_labels
 from ofer_live.training.data.folders import kdef_label, load_folder_dataset, parse_label
-from ofer_live.training.data.utkface import is_heldout, list_utkface, parse_utk_name, read_rgb, split_utkface
+from ofer_live.training.data.utk_face import is_heldout, list_utkface, parse_utk_name, read_rgb, split_utkface
 
 # FER+ columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
 VOTES = np.array(

@@ -14,7 +14,7 @@ import torch
 from ofer_live.contracts import LABELS
 from ofer_live.errors import ModelError
 from ofer_live.training import teachers as T
-from ofer_live.training.data.ferplus import FERPLUS_TO_FER2013, majority_labels
+from ofer_live.training.data.fer_plus import FERPLUS_TO_FER2013, majority_labels
 from ofer_live.training.metrics import classification_metrics
 
 RNG = np.random.default_rng(0)

@@ -43,10 +43,10 @@ import cv2
 import numpy as np
 
 from ofer_live.errors import InputError, OutputError
-from ofer_live.training.data.ferplus import load_ferplus
+from ofer_live.training.data.fer_plus import load_ferplus
 from ofer_live.training.data.folders import load_folder_dataset
 from ofer_live.training.data.occluders import OccluderBank, load_occluders, pack_occluders, unpack_occluders
-from ofer_live.training.data.utkface import is_heldout, list_utkface, read_rgb
+from ofer_live.training.data.utk_face import is_heldout, list_utkface, read_rgb
 
 log = logging.getLogger(__name__)
 

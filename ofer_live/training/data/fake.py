@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ofer_live.training.data.ferplus import FERPLUS_TO_FER2013
+from ofer_live.training.data.fer_plus import FERPLUS_TO_FER2013
 
 _MOUTH_CURVE = (-0.6, -0.3, 0.0, 0.9, -0.8, 0.0, 0.1)  # per FER2013 class: smile > 0, frown < 0
 
