@@ -6,7 +6,8 @@ occluder split), ``model`` (registry name + keyword overrides), ``optim``, ``syn
 
 Presets:
 - ``tiny``: the test size (S=32, G=4); a couple of steps, seconds on a CPU.
-- ``default``: a 2-core CPU, under 2 hours per model: S=112, G=14, ViT-Tiny width (D=192), the FER net at 64 px.
+- ``default``: a 2-core CPU, under 2 hours per model: S=112, G=14, ViT-Tiny width (D=192),
+  the FER net at 48 px (the face is 112 px).
 - ``paper``: a GPU: ViT-B/16 at 224, ResNet-18 at 224, longer schedules, mixed precision.
 
 A TOML file given with ``--config`` overrides any field, by section::
@@ -138,7 +139,7 @@ class ExpressionTask:
     label_smoothing: float = 0.05
     mixup_alpha: float = 0.0  # 0 = off
     occlusion_p: float = 0.5  # probability that a training face is occluded
-    reconstructor: str = ""  # reconstructor checkpoint / run dir: faces are reconstructed, latents from its encoder
+    reconstructor: str = ""  # reconstructor checkpoint / run dir / .onnx: faces are reconstructed, latents from it
     mask_source: str = "truth"  # truth | occlusion (predicted by the occlusion checkpoint below)
     occlusion: str = ""  # occlusion checkpoint / run dir (mask_source = occlusion)
     mask_noise: float = 0.03  # flip this fraction of true patch labels (detector errors)
@@ -146,6 +147,8 @@ class ExpressionTask:
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
     class_balance: bool = False  # inverse-frequency class weights in the loss
+    class_balance_power: float = 1.0  # weights = (1 / frequency) ** power (0.5 = square root: milder)
+    init_from: str = ""  # expression checkpoint / run dir to start the weights from (fine-tuning; "" = random)
     val_occlusion: float = 0.25  # pasted-occluder coverage of the occluded validation set
     select_metric: str = "val_mean_acc"  # mean of clean and occluded valid accuracy
 

@@ -176,3 +176,43 @@ def test_cli_resume_uses_the_saved_config(data_root, cache_dir, tmp_path, capsys
     assert '"status": "finished", "epoch": 2' in capsys.readouterr().out
     assert main([*base, "--resume", "--preset", "default"]) == 2
     assert "trained with --preset tiny" in capsys.readouterr().err
+
+
+def test_expression_init_from_and_milder_class_balance(data_root, cache_dir, tmp_path):
+    from ofer_live.training.trainers.expression import ExpressionTask
+
+    run_training(tiny("expression", data_root, cache_dir, run={"epochs": 1}), tmp_path / "src")
+    cfg = tiny("expression", data_root, cache_dir,
+               task={"init_from": str(tmp_path / "src"), "class_balance": True, "class_balance_power": 0.5})
+    task = ExpressionTask(cfg, torch.device("cpu"))
+    source = state(tmp_path / "src" / "best.pt")
+    assert all(torch.equal(value, source[name]) for name, value in task.model.state_dict().items())
+    full = ExpressionTask(tiny("expression", data_root, cache_dir, task={"class_balance": True}), torch.device("cpu"))
+    ratio = task.class_weights**2 / full.class_weights  # (w ** 0.5) ** 2 / w is the same for every class
+    assert float(ratio.std()) < 1e-5 and float(task.class_weights.mean()) == pytest.approx(1.0)
+    assert float(task.class_weights.max() / task.class_weights.min()) < float(
+        full.class_weights.max() / full.class_weights.min())
+    other = tiny("expression", data_root, cache_dir, model={"kwargs": {"dropout": 0.1}},
+                 task={"init_from": str(tmp_path / "src")})
+    with pytest.raises(ValueError, match="does not match"):
+        ExpressionTask(other, torch.device("cpu"))
+
+
+def test_expression_through_an_exported_reconstructor(data_root, cache_dir, tmp_path, tiny_models_dir):
+    from ofer_live.runtime.loader import load_model
+    from ofer_live.training.trainers.expression import ExpressionTask
+
+    onnx_path = str(tiny_models_dir / "reconstructor.onnx")
+    cfg = tiny("expression", data_root, cache_dir, run={"epochs": 1}, task={"reconstructor": onnx_path})
+    task = ExpressionTask(cfg, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    face = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    coverage = np.zeros((3, 4, 4), np.float32)
+    coverage[:, 1:3, 1:3] = 1.0
+    image, latents = task.prepare_inputs(torch.from_numpy(face), torch.from_numpy(coverage))
+    recon, expected_latents = load_model("reconstructor", onnx_path)(face, coverage)
+    assert image.shape == (3, 3, 32, 32) and torch.equal(image, torch.from_numpy(recon).permute(0, 3, 1, 2) / 255.0)
+    assert np.array_equal(latents.numpy(), expected_latents)
+    result = run_training(cfg, tmp_path / "expr_onnx")
+    assert result.status == "finished" and "reconstructor.onnx" in load_checkpoint(
+        tmp_path / "expr_onnx" / "best.pt")["trained_on"]

@@ -1,8 +1,9 @@
 """FER net (ResNet-18 + CBAM + CAM-selected ViT latents) on FER+ train with occlusion augmentation.
 
 Each training face is occluded with probability ``task.occlusion_p`` (``synth``: pasted training-kind cut-outs,
-procedural shapes, irregular strokes, random patches). With a reconstructor checkpoint (``task.reconstructor``),
-the face goes through the frozen reconstructor first, as at run time: the mask is the true occluded patches
+procedural shapes, irregular strokes, random patches). With a reconstructor (``task.reconstructor``: a checkpoint,
+a run folder, or an exported ``reconstructor.onnx`` run by ONNX Runtime), the face goes through the frozen
+reconstructor first, as at run time: the mask is the true occluded patches
 (coverage >= 0.5, with ``mask_noise`` of the patch labels flipped to mimic detector errors) or the prediction of an
 occlusion checkpoint (``mask_source = "occlusion"``); the FER net sees the reconstruction (quantised to uint8, as
 exported) and the reconstructor's latents. Without a reconstructor it sees the occluded face and zero latents.
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ofer_live import contracts
 from ofer_live.contracts import NUM_CLASSES
 from ofer_live.training.checkpoint import build_model, find_checkpoint, load_checkpoint
 from ofer_live.training.data.datasets import AugmentConfig, FaceSource, OccludedFaces
@@ -35,6 +37,7 @@ from ofer_live.training.data.occlusion_synth import (
 from ofer_live.training.losses import expression_loss
 from ofer_live.training.metrics import classification_metrics
 from ofer_live.training.models import create_model, to_unit_image
+from ofer_live.training.models.registry import ModelConfig
 from ofer_live.training.presets import TrainConfig
 from ofer_live.training.trainers.common import DistInfo, Task, maybe_ddp, unwrap
 from ofer_live.training.trainers.fer_nets import load_fer_net
@@ -53,6 +56,25 @@ class _Expression(nn.Module):
     def forward(self, x: torch.Tensor, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.model.forward_features(x, latents)
         return self.model.forward_head(features), features["cam"]
+
+
+class OnnxReconstructor:
+    """A frozen exported reconstructor (``reconstructor.onnx``) run by ONNX Runtime: the exact run-time model.
+
+    Lets the FER net be trained or fine-tuned on a shipped reconstructor whose torch checkpoint is not at hand.
+    """
+
+    def __init__(self, path: str, threads: int = 0) -> None:
+        from ofer_live.runtime.loader import load_model
+
+        self.model = load_model(contracts.RECONSTRUCTOR, path, intra_op_threads=threads)
+        m = self.model
+        self.config = ModelConfig(contracts.RECONSTRUCTOR, m.face_size, m.patch_grid, m.latent_dim)
+
+    def __call__(self, face: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """face (N, S, S, 3) uint8, mask (N, G, G) -> (image (N, 3, S, S) in [0, 1], latents (N, G*G, D))."""
+        recon, latents = self.model(face.cpu().numpy(), mask.float().cpu().numpy())
+        return to_unit_image(torch.from_numpy(recon)).to(face.device), torch.from_numpy(latents).to(face.device)
 
 
 def _load_frozen(spec: str, contract: str, device: torch.device) -> nn.Module:
@@ -112,7 +134,11 @@ class ExpressionTask(Task):
         self.val_clean = OccludedFaces(val_sources, self.face_size, self.grid, None, None, seed=run.seed + 31,
                                        fixed=True)
         self.val_occluded = PastedValidation(self.val_clean, occ.train, layout, task.val_occlusion, run.seed + 32)
-        self.reconstructor = _load_frozen(task.reconstructor, "reconstructor", device) if task.reconstructor else None
+        self.reconstructor: nn.Module | OnnxReconstructor | None = None
+        if task.reconstructor.endswith(".onnx"):
+            self.reconstructor = OnnxReconstructor(task.reconstructor, run.threads)
+        elif task.reconstructor:
+            self.reconstructor = _load_frozen(task.reconstructor, "reconstructor", device)
         if self.reconstructor is not None:
             rc = self.reconstructor.config
             if (rc.face_size, rc.patch_grid, rc.latent_dim) != (self.face_size, self.grid, self.latent_dim):
@@ -132,7 +158,9 @@ class ExpressionTask(Task):
                                         latent_source=None)
         self.class_weights = None
         if task.class_balance:
-            self.class_weights = _class_weights(faces.train).to(device)
+            self.class_weights = _class_weights(faces.train, task.class_balance_power).to(device)
+        if task.init_from:
+            self._init_weights(task.init_from)
         self.forward_module = maybe_ddp(_Expression(self.model), dist, device)
         opt = config.optim
         self.optimizers = [torch.optim.AdamW(unwrap(self.model).parameters(), lr=opt.lr,
@@ -142,6 +170,17 @@ class ExpressionTask(Task):
         if task.reconstructor:
             parts.append(f"through reconstructor {task.reconstructor}")
         self.trained_on = "; ".join(parts)
+
+    def _init_weights(self, spec: str) -> None:
+        """Start from the weights of an expression checkpoint of the same architecture (a new run, new schedule)."""
+        path = find_checkpoint(spec)
+        ckpt = load_checkpoint(path)
+        model = unwrap(self.model)
+        if ckpt["model_name"] != model.model_name or dict(ckpt["model_kwargs"]) != dict(model.model_kwargs):
+            raise ValueError(f"task.init_from {path}: {ckpt['model_name']} {dict(ckpt['model_kwargs'])} does not match "
+                             f"{model.model_name} {dict(model.model_kwargs)}")
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+        log.info("expression weights initialised from %s", path)
 
     # -- the run-time path: mask -> reconstructor -> FER net ------------------------------------------------------
     @torch.no_grad()
@@ -159,6 +198,8 @@ class ExpressionTask(Task):
             if noise > 0:
                 flip = torch.rand(mask.shape, device=mask.device, generator=generator) < noise
                 mask = torch.where(flip, 1.0 - mask, mask)
+        if isinstance(self.reconstructor, OnnxReconstructor):
+            return self.reconstructor(face, mask)
         with self.autocast():
             out = self.reconstructor.forward_features(x, mask)
         image = torch.round(out["output"].float().clamp(0, 1) * 255.0) / 255.0
@@ -235,11 +276,12 @@ class ExpressionTask(Task):
         return out
 
 
-def _class_weights(sources: list[FaceSource]) -> torch.Tensor:
+def _class_weights(sources: list[FaceSource], power: float = 1.0) -> torch.Tensor:
+    """Majority-label counts over ``sources`` -> weights (7,) proportional to (1 / frequency) ** power, mean 1."""
     counts = np.zeros(NUM_CLASSES)
     for src in sources:
         if src.labels is not None:
             labels = src.labels[src.indices]
             counts += np.bincount(labels[labels >= 0], minlength=NUM_CLASSES)
-    weights = counts.sum() / np.maximum(counts, 1) / NUM_CLASSES
+    weights = (counts.sum() / np.maximum(counts, 1) / NUM_CLASSES) ** power
     return torch.tensor(weights / weights.mean(), dtype=torch.float32)
