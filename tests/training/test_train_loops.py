@@ -187,6 +187,7 @@ def test_expression_init_from_and_milder_class_balance(data_root, cache_dir, tmp
     task = ExpressionTask(cfg, torch.device("cpu"))
     source = state(tmp_path / "src" / "best.pt")
     assert all(torch.equal(value, source[name]) for name, value in task.model.state_dict().items())
+    assert f"fine-tuned from {tmp_path / 'src'}" in task.trained_on
     full = ExpressionTask(tiny("expression", data_root, cache_dir, task={"class_balance": True}), torch.device("cpu"))
     ratio = task.class_weights**2 / full.class_weights  # (w ** 0.5) ** 2 / w is the same for every class
     assert float(ratio.std()) < 1e-5 and float(task.class_weights.mean()) == pytest.approx(1.0)

@@ -169,6 +169,8 @@ class ExpressionTask(Task):
                  f"occlusion augmentation p={p} ({', '.join(occ.train.kinds)} + procedural)"]
         if task.reconstructor:
             parts.append(f"through reconstructor {task.reconstructor}")
+        if task.init_from:
+            parts.append(f"fine-tuned from {task.init_from}")
         self.trained_on = "; ".join(parts)
 
     def _init_weights(self, spec: str) -> None:
