@@ -141,7 +141,7 @@ class ExpressionTask:
     occlusion_p: float = 0.5  # probability that a training face is occluded
     reconstructor: str = ""  # reconstructor checkpoint / run dir / .onnx: faces are reconstructed, latents from it
     mask_source: str = "truth"  # truth | occlusion (predicted by the occlusion checkpoint below)
-    occlusion: str = ""  # occlusion checkpoint / run dir (mask_source = occlusion)
+    occlusion: str = ""  # occlusion checkpoint / run dir / .onnx (mask_source = occlusion)
     mask_noise: float = 0.03  # flip this fraction of true patch labels (detector errors)
     distill_teacher: str = ""  # teacher:face_api | teacher:fer_mini_xception | expression checkpoint
     distill_weight: float = 0.0

@@ -217,3 +217,22 @@ def test_expression_through_an_exported_reconstructor(data_root, cache_dir, tmp_
     result = run_training(cfg, tmp_path / "expr_onnx")
     assert result.status == "finished" and "reconstructor.onnx" in load_checkpoint(
         tmp_path / "expr_onnx" / "best.pt")["trained_on"]
+
+
+def test_expression_with_masks_from_an_exported_detector(data_root, cache_dir, tmp_path, tiny_models_dir):
+    from ofer_live.runtime.loader import load_model
+    from ofer_live.training.trainers.expression import ExpressionTask
+
+    detector_path, rec_path = str(tiny_models_dir / "occlusion.onnx"), str(tiny_models_dir / "reconstructor.onnx")
+    cfg = tiny("expression", data_root, cache_dir, run={"epochs": 1},
+               task={"reconstructor": rec_path, "mask_source": "occlusion", "occlusion": detector_path})
+    task = ExpressionTask(cfg, torch.device("cpu"))
+    face = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    detector = load_model("occlusion", detector_path)
+    mask = (detector(face) > detector.threshold).astype(np.float32)
+    ignored_truth = torch.from_numpy(1.0 - mask)  # the opposite mask: mask_source = occlusion must ignore it
+    image, latents = task.prepare_inputs(torch.from_numpy(face), ignored_truth)
+    recon, expected_latents = load_model("reconstructor", rec_path)(face, mask)
+    assert torch.equal(image, torch.from_numpy(recon).permute(0, 3, 1, 2) / 255.0)
+    assert np.array_equal(latents.numpy(), expected_latents)
+    assert run_training(cfg, tmp_path / "expr_det").status == "finished"

@@ -77,6 +77,20 @@ class OnnxReconstructor:
         return to_unit_image(torch.from_numpy(recon)).to(face.device), torch.from_numpy(latents).to(face.device)
 
 
+class OnnxDetector:
+    """A frozen exported occlusion detector (``occlusion.onnx``) run by ONNX Runtime: the run-time masks."""
+
+    def __init__(self, path: str, threads: int = 0) -> None:
+        from ofer_live.runtime.loader import load_model
+
+        self.model = load_model(contracts.OCCLUSION, path, intra_op_threads=threads)
+        self.threshold = self.model.threshold
+
+    def __call__(self, face: torch.Tensor) -> torch.Tensor:
+        """face (N, S, S, 3) uint8 -> patch scores (N, G, G), divided by the file's threshold (> 1 = occluded)."""
+        return torch.from_numpy(self.model(face.cpu().numpy()) / self.threshold).to(face.device)
+
+
 def _load_frozen(spec: str, contract: str, device: torch.device) -> nn.Module:
     path = find_checkpoint(spec)
     ckpt = load_checkpoint(path)
@@ -149,7 +163,10 @@ class ExpressionTask(Task):
         if task.mask_source == "occlusion":
             if not task.occlusion:
                 raise ValueError("task.mask_source = 'occlusion' needs task.occlusion (a checkpoint)")
-            self.detector = _load_frozen(task.occlusion, "occlusion", device)
+            if task.occlusion.endswith(".onnx"):
+                self.detector = OnnxDetector(task.occlusion, run.threads)
+            else:
+                self.detector = _load_frozen(task.occlusion, "occlusion", device)
         elif task.mask_source != "truth":
             raise ValueError(f"task.mask_source must be truth or occlusion, got {task.mask_source!r}")
         self.teacher = None
