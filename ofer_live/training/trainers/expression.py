@@ -3,9 +3,9 @@
 Each training face is occluded with probability ``task.occlusion_p`` (``synth``: pasted training-kind cut-outs,
 procedural shapes, irregular strokes, random patches). With a reconstructor (``task.reconstructor``: a checkpoint,
 a run folder, or an exported ``reconstructor.onnx`` run by ONNX Runtime), the face goes through the frozen
-reconstructor first, as at run time: the mask is the true occluded patches
-(coverage >= 0.5, with ``mask_noise`` of the patch labels flipped to mimic detector errors) or the prediction of an
-occlusion checkpoint (``mask_source = "occlusion"``); the FER net sees the reconstruction (quantised to uint8, as
+reconstructor first, as at run time: the mask is the true occluded patches (coverage >= 0.5, with ``mask_noise``
+of the patch labels flipped to mimic detector errors) or the prediction of an occlusion checkpoint or
+``occlusion.onnx`` (``mask_source = "occlusion"``); the FER net sees the reconstruction (quantised to uint8, as
 exported) and the reconstructor's latents. Without a reconstructor it sees the occluded face and zero latents.
 
 Labels: FER+ majority (``label_mode = "majority"``) or vote distributions (``"soft"``); label smoothing, mixup and
@@ -162,7 +162,8 @@ class ExpressionTask(Task):
         self.detector = None
         if task.mask_source == "occlusion":
             if not task.occlusion:
-                raise ValueError("task.mask_source = 'occlusion' needs task.occlusion (a checkpoint)")
+                raise ValueError("task.mask_source = 'occlusion' needs task.occlusion "
+                                 "(a checkpoint, a run folder or an .onnx file)")
             if task.occlusion.endswith(".onnx"):
                 self.detector = OnnxDetector(task.occlusion, run.threads)
             else:
