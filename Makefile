@@ -13,8 +13,13 @@ BENCH_ARGS ?= --frames 300
 # The README's model-card table was made with these settings (a fixed, seeded subset: a full run takes about an hour on 2 cores).
 EVAL_ARGS ?= --max-images 1000 --curve-images 300 --max-utkface 300 --seed 0
 PRESET ?= default
+# train-all / pack: where the compact data pack lives, the device and the output folder.
+PACK ?= pack
+DEVICE ?= auto
+TRAIN_OUT ?= runs/all
+TRAIN_BENCH_ARGS ?=
 
-.PHONY: run test lint bench eval cost demo doctor install-run install-dev clean system-deps
+.PHONY: run test lint bench eval cost demo doctor install-run install-dev clean system-deps train-bench pack train-all
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +67,18 @@ eval: install-dev
 ## make cost: parameters, GFLOPs and ORT CPU latency (batch 1) of the three models of PRESET (tiny|default|paper)
 cost: install-dev
 	$(BIN)/python -m ofer_live.export.cost $(PRESET)
+
+## make train-bench: train-step img/s of the three models, fp32 against bf16 (auto), side by side (TRAIN_BENCH_ARGS=--json)
+train-bench: install-dev
+	$(BIN)/ofer-live train bench $(TRAIN_BENCH_ARGS)
+
+## make pack: the compact data pack (<= 60 MB) of OFER_DATA in PACK, for training anywhere with --data $(PACK)
+pack: install-dev
+	$(BIN)/ofer-live train pack --data $(OFER_DATA) --out $(PACK)
+
+## make train-all DEVICE=cuda: train the three models from PACK, export to TRAIN_OUT/exported_models
+train-all: install-dev
+	PYTHON=$(BIN)/python PRESET=$(PRESET) DEVICE=$(DEVICE) bash scripts/train_all.sh $(PACK) $(TRAIN_OUT)
 
 demo: install-run
 	$(BIN)/ofer-live demo -o demo.mp4

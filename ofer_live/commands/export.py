@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ofer_live import contracts
 from ofer_live.commands.common import require_train_extra
-from ofer_live.errors import ModelError, UserError
+from ofer_live.errors import UserError
 
 NAME = "export"
 HELP = "export trained checkpoints to ONNX (occlusion/reconstructor/expression) with metadata and manifest.json"
@@ -38,62 +38,15 @@ def run(args: argparse.Namespace) -> int:
     if args.opset < 17:
         raise UserError(f"--opset must be 17 or newer, got {args.opset}")
     require_train_extra("export")
-    from ofer_live.export.onnx_export import export_model, make_model_metadata, read_metadata, write_manifest
-    from ofer_live.export.parity import check_parity
-    from ofer_live.training.checkpoint import build_model, find_checkpoint, load_checkpoint
+    from ofer_live.export.bundle import export_runs
 
     out: Path = args.out
-    loaded = {}
-    for run_dir in args.runs:
-        path = find_checkpoint(run_dir)
-        ckpt = load_checkpoint(path)
-        model = build_model(ckpt, source=str(path))
-        name = model.config.contract
-        if name in loaded:
-            raise UserError(f"{path}: a second {name} checkpoint (the first is {loaded[name][0]})")
-        loaded[name] = (path, ckpt, model)
-
-    entries = {}
-    manifest_path = out / contracts.MANIFEST_NAME
-    if manifest_path.is_file():  # keep the models of an earlier export that are not re-exported now
-        try:
-            previous = json.loads(manifest_path.read_text()).get("models", {})
-        except (OSError, json.JSONDecodeError):
-            previous = {}
-        for name, entry in previous.items():
-            if name in contracts.MODEL_NAMES and name not in loaded and (out / entry.get("file", "")).is_file():
-                entries[name] = {k: v for k, v in entry.items() if k != "sha256"}
-
-    for name, (path, ckpt, model) in loaded.items():
-        threshold = ckpt.get("threshold") if name == contracts.OCCLUSION else None
-        metadata = make_model_metadata(
-            model,
-            threshold=float(threshold) if threshold else 1.0,
-            trained_on=str(ckpt["trained_on"]),
-            metrics=ckpt["metrics"],
-            preset=str(ckpt["preset"]),
-            checkpoint=path.name,
-        )
-        file = out / contracts.MODEL_FILES[name]
-        export_model(model, name, file, metadata, opset=args.opset)
-        if not args.no_parity:
-            worst = check_parity(model, file)
-            log.info("%s parity: %s", name, worst)
-        entries[name] = {
-            "file": file.name,
-            "preset": str(ckpt["preset"]),
-            "trained_on": str(ckpt["trained_on"]),
-            "metrics": dict(ckpt["metrics"]),
-        }
-        print(f"{name}: {ckpt['model_name']} from {path} -> {file}")
-
-    sizes = {name: read_metadata(out / entry["file"]) for name, entry in entries.items()}
-    for field in ("face_size", "patch_grid", "latent_dim"):
-        values = {name: meta[field] for name, meta in sizes.items()}
-        if len(set(values.values())) > 1:
-            raise ModelError(f"{out}: the models disagree on {field}: {values}")
-    write_manifest(out, entries)
-    missing = [n for n in contracts.MODEL_NAMES if n not in entries]
+    exported = export_runs(args.runs, out, opset=args.opset, parity=not args.no_parity)
+    for name, entry in exported.items():
+        print(f"{name}: {entry['model_name']} from {entry['source']} -> {entry['file']}")
+    with open(out / contracts.MANIFEST_NAME, encoding="utf-8") as handle:
+        present = json.load(handle)["models"]
+    missing = [n for n in contracts.MODEL_NAMES if n not in present]
     if missing:
         print(f"note: {out} still lacks {', '.join(missing)}; the app needs all three")
     print(f"wrote {out / contracts.MANIFEST_NAME}")

@@ -1,37 +1,35 @@
 """torch -> single-file ONNX with the contract's I/O names, a dynamic batch axis, and metadata; manifest writer.
 
-Exporter choice: the TorchScript-based ``torch.onnx.export(..., dynamo=False)``. In torch 2.14 it still works,
+Exporter choice (``training.onnx_weights.trace_to_onnx``, shared with the weight importer): the TorchScript-based
+``torch.onnx.export(..., dynamo=False)``. In torch 2.14 it still works,
 exports these models in well under a second (the dynamo exporter takes seconds per model, which matters for the
 test fixture that exports three models per session), and supports ``dynamic_axes`` directly. Opset 17.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import subprocess
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import onnx
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ofer_live import contracts
 from ofer_live.errors import OutputError
+from ofer_live.runtime.manifest import sha256_file
+from ofer_live.training.onnx_weights import BATCH_AXIS, OPSET, example_inputs, trace_to_onnx
+
+__all__ = ["BATCH_AXIS", "OPSET", "example_inputs", "export_model", "make_model_metadata", "read_metadata",
+           "sha256_file", "write_manifest"]
 
 log = logging.getLogger(__name__)
 
-OPSET = 17
 MANIFEST_SCHEMA = 1
-BATCH_AXIS = "N"
-
-_INPUTS = {name: tuple(t.name for t in spec.inputs) for name, spec in contracts.MODEL_SPECS.items()}
-_OUTPUTS = {name: tuple(t.name for t in spec.outputs) for name, spec in contracts.MODEL_SPECS.items()}
 
 
 def git_sha(repo: Path | None = None) -> str:
@@ -46,34 +44,12 @@ def git_sha(repo: Path | None = None) -> str:
     return out.stdout.strip() or "unknown"
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def model_contract(model: nn.Module) -> str:
     """The contract name (occlusion / reconstructor / expression) recorded in ``model.config``."""
     config = getattr(model, "config", None)
     if config is None or getattr(config, "contract", None) not in contracts.MODEL_NAMES:
         raise ValueError(f"{type(model).__name__} has no ModelConfig; build it with create_model()")
     return config.contract
-
-
-def example_inputs(model: nn.Module, batch: int = 2, seed: int = 0) -> tuple[Tensor, ...]:
-    """Random contract inputs for ``model``: face (B, S, S, 3) uint8 [, mask (B, G, G) float | latents (B, G*G, D)]."""
-    cfg = model.config
-    gen = torch.Generator().manual_seed(seed)
-    s, g, d = cfg.face_size, cfg.patch_grid, cfg.latent_dim
-    face = torch.randint(0, 256, (batch, s, s, 3), generator=gen, dtype=torch.uint8)
-    if cfg.contract == contracts.OCCLUSION:
-        return (face,)
-    if cfg.contract == contracts.RECONSTRUCTOR:
-        return face, (torch.rand(batch, g, g, generator=gen) < 0.3).to(torch.float32)
-    return face, torch.randn(batch, g * g, d, generator=gen)
 
 
 def make_model_metadata(
@@ -87,6 +63,7 @@ def make_model_metadata(
     """Contract metadata for ``model`` (sizes from ``model.config``, git sha of this checkout)."""
     cfg = model.config
     extra.setdefault("architecture", getattr(model, "model_name", type(model).__name__))
+    extra.setdefault("model_kwargs", dict(getattr(model, "model_kwargs", {})))  # rebuilds it for --init-from
     return contracts.make_metadata(
         cfg.contract,
         face_size=cfg.face_size,
@@ -144,34 +121,8 @@ def export_model(
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create {path.parent}: {exc.strerror}") from None
-    was_training = model.training
-    model.eval()
-    args = example_inputs(model, batch=batch)
     tmp = path.with_name(path.name + ".partial")  # written, checked, then renamed: no half-written model files
-    input_names = list(_INPUTS[name])
-    output_names = list(_OUTPUTS[name])
-    dynamic_axes = {n: {0: BATCH_AXIS} for n in input_names + output_names}
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
-            torch.onnx.export(
-                model,
-                args,
-                str(tmp),
-                input_names=input_names,
-                output_names=output_names,
-                dynamic_axes=dynamic_axes,
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        model.train(was_training)
-    proto = onnx.load(str(tmp))
-    tmp.unlink()
+    proto = trace_to_onnx(model, name, opset=opset, batch=batch)
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key = contracts.METADATA_KEY

@@ -53,18 +53,23 @@ def save_checkpoint(
         "format": CHECKPOINT_FORMAT,
         "model_name": name,
         "model_kwargs": kwargs,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "metrics": dict(metrics or {}),
         "trained_on": trained_on,
         "preset": preset,
         "threshold": None if threshold is None else float(threshold),
         "extra": dict(extra or {}),
     }
+    return _save_atomically(ckpt, path)
+
+
+def _save_atomically(ckpt: Mapping[str, Any], path: Path) -> Path:
+    """torch.save to a temporary file, then rename (a run killed mid-write leaves the old file)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(ckpt, tmp)
+        torch.save(dict(ckpt), tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write checkpoint ({exc.strerror or exc})") from None
@@ -122,3 +127,23 @@ def find_checkpoint(run: Path) -> Path:
     if not found:
         raise ModelError(f"{run}: no checkpoint ({', '.join(CHECKPOINT_NAMES)}) in the run folder")
     raise ModelError(f"{run}: several checkpoints and none named {', '.join(CHECKPOINT_NAMES)}; pass the file")
+
+
+def load_weights(spec: str | Path) -> dict[str, Any]:
+    """Weights to start a run from (``--init-from``): an exported ``.onnx`` file (its weights recovered by
+    ``training.onnx_weights``), a checkpoint file (full or compact) or a run folder -> a checkpoint dict."""
+    path = Path(spec)
+    if path.suffix.lower() == ".onnx":
+        from ofer_live.training.onnx_weights import checkpoint_from_onnx
+
+        return checkpoint_from_onnx(path)
+    return load_checkpoint(find_checkpoint(path))
+
+
+def save_compact_checkpoint(path: Path, ckpt: Mapping[str, Any]) -> Path:
+    """Write the weights of a loaded checkpoint as a compact one (float tensors in fp16, no optimiser or resume
+    state) that ``--init-from`` and ``ofer-live export`` read; small enough to commit. Returns ``path``."""
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    compact = {k: ckpt.get(k) for k in (*REQUIRED_KEYS, "threshold")}
+    compact.update(format=CHECKPOINT_FORMAT, state_dict=state, extra={"compact": True})
+    return _save_atomically(compact, path)

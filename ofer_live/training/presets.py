@@ -58,7 +58,9 @@ class RunConfig:
     num_workers: int = 1  # DataLoader worker processes (0 = load in the training process)
     threads: int = 0  # torch intra-op threads (0 = torch's default)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = False  # bfloat16 autocast on CUDA
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast; auto = bf16 on CUDA and on CPUs with avx512_bf16/AMX)
+    init_from: str = ""  # start a new run from these weights: a checkpoint, a run folder or an exported .onnx
+    ema_decay: float = 0.0  # > 0: validate, select and export an exponential moving average of the weights
     max_minutes: float = 0.0  # stop (resumable) after this many minutes; 0 = no limit
     max_steps_per_epoch: int = 0  # 0 = full epochs
     log_every: int = 25  # steps between metrics.jsonl lines
@@ -148,7 +150,6 @@ class ExpressionTask:
     distill_temperature: float = 2.0
     class_balance: bool = False  # inverse-frequency class weights in the loss
     class_balance_power: float = 1.0  # weights = (1 / frequency) ** power (0.5 = square root: milder)
-    init_from: str = ""  # expression checkpoint / run dir to start the weights from (fine-tuning; "" = random)
     val_occlusion: float = 0.25  # pasted-occluder coverage of the occluded validation set
     select_metric: str = "val_mean_acc"  # mean of clean and occluded valid accuracy
 
@@ -197,8 +198,9 @@ def _preset_sections(preset: str, kind: str) -> dict[str, dict[str, Any]]:
     """The overrides of ``preset`` for ``kind`` on top of the dataclass defaults."""
     model_name = f"{ARCHITECTURES[kind]}_{preset}"
     if preset == "tiny":
+        # fp32: bf16 autocast only slows models this small down (``ofer-live train bench --preset tiny``).
         run = dict(epochs=2, batch_size=4, eval_batch_size=8, num_workers=0, max_steps_per_epoch=2, log_every=1,
-                   val_max_images=8, patience=0, device="cpu", checkpoint_minutes=0.0)
+                   val_max_images=8, patience=0, device="cpu", checkpoint_minutes=0.0, precision="fp32")
         data = dict(max_train=16)
         task: dict[str, Any] = {}
         if kind == "occlusion":
@@ -227,7 +229,7 @@ def _preset_sections(preset: str, kind: str) -> dict[str, dict[str, Any]]:
             "reconstructor": dict(epochs=40, batch_size=64),
             "expression": dict(epochs=40, batch_size=128),
         }[kind]
-        run.update(device="auto", amp=True, num_workers=8, val_max_images=4000, patience=6, eval_batch_size=256)
+        run.update(device="auto", num_workers=8, val_max_images=4000, patience=6, eval_batch_size=256)
         optim = {
             "occlusion": dict(lr=2e-4, weight_decay=1e-4, warmup_epochs=1.0),
             "reconstructor": dict(lr=2e-4, weight_decay=0.05, warmup_epochs=1.0),
@@ -325,7 +327,16 @@ def resolve_config(
 
 
 def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
-    """Rebuild a TrainConfig from ``to_dict()`` output (a run's config.json)."""
+    """Rebuild a TrainConfig from ``to_dict()`` output (a run's config.json).
+
+    Runs saved before ``run.precision`` and ``run.init_from`` existed are read too: ``run.amp = true`` becomes
+    ``precision = "bf16"`` and ``task.init_from`` moves to ``run.init_from``.
+    """
     base = preset_config(str(data["preset"]), str(data["kind"]))
-    rest = {k: v for k, v in data.items() if k not in ("kind", "preset")}
+    rest = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items() if k not in ("kind", "preset")}
+    run, task = rest.setdefault("run", {}), rest.setdefault("task", {})
+    if "amp" in run:
+        run.setdefault("precision", "bf16" if run.pop("amp") else "fp32")
+    if "init_from" in task:
+        run.setdefault("init_from", task.pop("init_from"))
     return apply_overrides(base, rest)

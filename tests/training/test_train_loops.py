@@ -182,8 +182,8 @@ def test_expression_init_from_and_milder_class_balance(data_root, cache_dir, tmp
     from ofer_live.training.trainers.expression import ExpressionTask
 
     run_training(tiny("expression", data_root, cache_dir, run={"epochs": 1}), tmp_path / "src")
-    cfg = tiny("expression", data_root, cache_dir,
-               task={"init_from": str(tmp_path / "src"), "class_balance": True, "class_balance_power": 0.5})
+    cfg = tiny("expression", data_root, cache_dir, run={"init_from": str(tmp_path / "src")},
+               task={"class_balance": True, "class_balance_power": 0.5})
     task = ExpressionTask(cfg, torch.device("cpu"))
     source = state(tmp_path / "src" / "best.pt")
     assert all(torch.equal(value, source[name]) for name, value in task.model.state_dict().items())
@@ -193,9 +193,9 @@ def test_expression_init_from_and_milder_class_balance(data_root, cache_dir, tmp
     assert float(ratio.std()) < 1e-5 and float(task.class_weights.mean()) == pytest.approx(1.0)
     assert float(task.class_weights.max() / task.class_weights.min()) < float(
         full.class_weights.max() / full.class_weights.min())
-    other = tiny("expression", data_root, cache_dir, model={"kwargs": {"dropout": 0.1}},
-                 task={"init_from": str(tmp_path / "src")})
-    with pytest.raises(ValueError, match="does not match"):
+    other = tiny("expression", data_root, cache_dir, model={"kwargs": {"latent_hidden": 8}},
+                 run={"init_from": str(tmp_path / "src")})
+    with pytest.raises(UserError, match="does not match"):
         ExpressionTask(other, torch.device("cpu"))
 
 

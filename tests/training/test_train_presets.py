@@ -52,7 +52,8 @@ def test_toml_overrides(tmp_path):
     [
         ("[run]\nepoch = 3\n", "run.epoch: unknown key"),
         ("[run]\nepochs = 'x'\n", "run.epochs: expected int"),
-        ("[run]\namp = 1\n", "run.amp: expected true/false"),
+        ("[data]\nuse_ferplus = 1\n", "data.use_ferplus: expected true/false"),
+        ("[run]\nprecision = 16\n", "run.precision: expected str"),
         ("[task]\nlambda_re = 1.0\n", "task.lambda_re: unknown key"),
         ("kind = 'expression'\n", "cannot change"),
         ("[run\n", "not valid TOML"),

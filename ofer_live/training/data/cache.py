@@ -9,7 +9,8 @@ Layout of ``<cache_dir>`` (default ``./cache``, git-ignored)::
     folder_<name>_<hash>_112_jpeg95.npz   a user data set (RAF-DB / AffectNet / KDEF folders or CSV)
 
 Every face file holds the faces (``faces`` uint8 (N, H, W[, 3]) for ``encoding='raw'``, or ``faces_blob`` +
-``faces_offsets`` JPEG/PNG bytes for ``'jpeg'`` / ``'png'``), per-face arrays (labels, votes, names, ...) and a
+``faces_offsets``: image bytes for ``'jpeg'`` / ``'webp'`` / ``'png'``), per-face arrays (labels, votes, names,
+...) and a
 JSON ``meta`` string (cache version, source, template, alignment statistics). No pickles: everything loads with
 ``np.load(allow_pickle=False)``. Datasets resize faces to the training size on the fly, so one FER cache serves
 every preset (FER2013 holds 48 px of information; 64 px in the template framing keeps all of it).
@@ -51,7 +52,7 @@ from ofer_live.training.data.utk_face import is_heldout, list_utkface, read_rgb
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-ENCODINGS: tuple[str, ...] = ("jpeg", "png", "raw")
+ENCODINGS: tuple[str, ...] = ("jpeg", "webp", "png", "raw")
 DEFAULT_ENCODING = "jpeg"
 DEFAULT_QUALITY = 95
 FER_STORE_SIZE = 64
@@ -143,8 +144,11 @@ class FaceStore:
         shape = (first.shape[0], first.shape[1], 1 if first.ndim == 2 else 3)
         if encoding == "raw":
             return cls(shape, "raw", faces=np.ascontiguousarray(np.stack(faces)))
-        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if encoding == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 6]
-        ext = ".jpg" if encoding == "jpeg" else ".png"
+        ext, params = {
+            "jpeg": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)]),
+            "webp": (".webp", [cv2.IMWRITE_WEBP_QUALITY, int(quality)]),  # about 40 % smaller than JPEG (data packs)
+            "png": (".png", [cv2.IMWRITE_PNG_COMPRESSION, 6]),
+        }[encoding]
         chunks = []
         for face in faces:
             image = face if face.ndim == 2 else cv2.cvtColor(face, cv2.COLOR_RGB2BGR)
@@ -337,7 +341,7 @@ def _prepare_faces(
 
 
 def _tag(encoding: str, quality: int) -> str:
-    return f"jpeg{quality}" if encoding == "jpeg" else encoding
+    return f"{encoding}{quality}" if encoding in ("jpeg", "webp") else encoding
 
 
 def ferplus_cache_path(cache_dir: Path, split: str, size: int = FER_STORE_SIZE, encoding: str = DEFAULT_ENCODING,
@@ -591,10 +595,16 @@ class CacheSettings:
     utk_holdout: float = 0.1
     align: str = "detect"
     rebuild: bool = False
+    pack_utk_size: int = 0  # > 0: cache_dir is a data pack (read-only; UTKFace stored at this size)
 
 
 def _need(path: Path, settings: CacheSettings, what: str) -> bool:
-    """True when ``path`` must be (re)built. A stale cache is rebuilt only when the source data is there."""
+    """True when ``path`` must be (re)built. A stale cache is rebuilt only when the source data is there; a data
+    pack is never rebuilt."""
+    if settings.pack_utk_size:
+        if not Path(path).is_file():
+            raise InputError(f"{path}: the data pack has no {what} file (rebuild it with 'ofer-live train pack')")
+        return False
     if settings.rebuild or not Path(path).is_file():
         return True
     if is_current(path, settings.align):
@@ -616,6 +626,8 @@ def ferplus(settings: CacheSettings, split: str) -> FerPlusCache:
 
 
 def utkface(settings: CacheSettings, size: int) -> UtkCache:
+    """The UTKFace cache at ``size`` (a data pack holds one size; the datasets resize on the fly)."""
+    size = settings.pack_utk_size or size
     path = utkface_cache_path(settings.cache_dir, size, settings.encoding, settings.quality)
     if _need(path, settings, "UTKFace"):
         build_utkface_cache(settings.data_root, settings.cache_dir, size, settings.encoding, settings.quality,

@@ -95,6 +95,7 @@ class ExpressionNet(nn.Module):
         fuse_hidden: int = 256,
         dropout: float = 0.3,
         num_classes: int = contracts.NUM_CLASSES,
+        gray_input: bool = False,
     ) -> None:
         super().__init__()
         if latent_mode not in LATENT_MODES:
@@ -107,6 +108,7 @@ class ExpressionNet(nn.Module):
         self.net_size = net_size
         self.cam_stage = cam_stage
         self.latent_mode = latent_mode
+        self.gray_input = gray_input
         n_tokens = patch_grid * patch_grid
         self.k = max(1, min(n_tokens, math.ceil(select_ratio * n_tokens)))
         self.normalize = Normalize()
@@ -158,7 +160,14 @@ class ExpressionNet(nn.Module):
 
     # -- pieces -------------------------------------------------------------------------------------------------
     def prepare(self, x: Tensor) -> Tensor:
-        """x: (N, 3, S, S) float in [0, 1] -> (N, 3, net_size, net_size) normalised."""
+        """x: (N, 3, S, S) float in [0, 1] -> (N, 3, net_size, net_size) normalised.
+
+        With ``gray_input`` the face is first turned into its luma (ITU-R BT.601, as OpenCV's RGB2GRAY) on all
+        three channels, so a colour webcam face and its gray copy give the same result, and the net sees what it
+        was trained on (gray FER+ faces, whose luma is themselves)."""
+        if self.gray_input:
+            luma = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+            x = luma.expand(-1, 3, -1, -1)
         if self.net_size != x.shape[-1]:
             x = F.interpolate(x, size=(self.net_size, self.net_size), mode="bilinear", align_corners=False)
         return self.normalize(x)

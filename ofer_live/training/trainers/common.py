@@ -17,6 +17,7 @@ under its ``extra`` key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -36,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ofer_live.errors import UserError
-from ofer_live.training.checkpoint import load_checkpoint, save_checkpoint
+from ofer_live.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from ofer_live.training.presets import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,37 @@ def resolve_device(spec: str, dist: DistInfo = DistInfo()) -> torch.device:
     if spec != "cpu":
         raise UserError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N")
     return torch.device("cpu")
+
+
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU computes bfloat16 natively (``avx512_bf16`` or AMX in /proc/cpuinfo's flags; Linux only:
+    elsewhere False, so ``auto`` stays fp32)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[-1].split())
+            return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return False
+
+
+def resolve_precision(spec: str, device: torch.device, cpuinfo: str | None = None) -> str:
+    """'auto' | 'fp32' | 'bf16' -> 'fp32' or 'bf16'. auto: bf16 on CUDA GPUs that support it and on CPUs with
+    native bf16 (``cpu_has_bf16``), else fp32. An explicit bf16 is honoured everywhere (slow without hardware
+    support)."""
+    if spec not in PRECISIONS:
+        raise UserError(f"unknown precision {spec!r}; use {', '.join(PRECISIONS)}")
+    if spec != "auto":
+        return spec
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_has_bf16(cpuinfo) else "fp32"
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -257,6 +289,46 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class WeightEMA:
+    """An exponential moving average of a module's floating-point parameters (buffers, e.g. BatchNorm statistics,
+    are taken from the live module). The decay ramps up as min(decay, (1 + t) / (10 + t)) over the first steps.
+
+    ``swapped_in(module)`` temporarily puts the averaged weights into the module (validation, best.pt, export).
+    """
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.shadow = {k: v.detach().clone().float() for k, v in module.named_parameters()}
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for name, param in module.named_parameters():
+            self.shadow[name].mul_(d).add_(param.detach().float(), alpha=1 - d)
+
+    @contextlib.contextmanager
+    def swapped_in(self, module: nn.Module) -> Iterator[None]:
+        live = {k: v.detach().clone() for k, v in module.named_parameters()}
+        with torch.no_grad():
+            for name, param in module.named_parameters():
+                param.copy_(self.shadow[name])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for name, param in module.named_parameters():
+                    param.copy_(live[name])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updates": self.updates, "shadow": {k: v.clone() for k, v in self.shadow.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        self.shadow = {k: v.clone().float() for k, v in state["shadow"].items()}
+
+
 class Task:
     """Base class of the model-specific training tasks (see trainers/occlusion.py etc.).
 
@@ -273,6 +345,7 @@ class Task:
         self.config = config
         self.device = device
         self.dist = dist
+        self.precision = resolve_precision(config.run.precision, device)
         self.model: nn.Module
         self.optimizers: list[torch.optim.Optimizer] = []
         self.aux_modules: dict[str, nn.Module] = {}
@@ -296,8 +369,47 @@ class Task:
         raise NotImplementedError
 
     def autocast(self):
-        amp = self.config.run.amp and self.device.type == "cuda"
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=amp)
+        """bfloat16 autocast when ``self.precision`` is bf16 (CPU or CUDA); losses are computed in fp32 after it."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    def load_initial_weights(self) -> None:
+        """``run.init_from``: start from the weights of a checkpoint (full or compact), a run folder or an exported
+        ``.onnx`` file. The architecture and every weight's shape must match; otherwise a one-line UserError.
+        Options without weights may differ (e.g. ``gray_input``).
+        Subclasses call this at the end of ``__init__``; BatchNorms folded by the ONNX exporter are handed to
+        ``recalibrate_batchnorm``."""
+        spec = self.config.run.init_from
+        if not spec:
+            return
+        ckpt = load_weights(spec)
+        model = unwrap(self.model)
+        theirs, ours = ckpt["model_name"], model.model_name
+        if theirs != ours:
+            raise UserError(f"--init-from {spec}: {theirs} does not match {ours}")
+        try:
+            model.load_state_dict(ckpt["state_dict"], strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[-1].strip() if str(exc) else type(exc).__name__
+            raise UserError(f"--init-from {spec}: {theirs} {dict(ckpt['model_kwargs'])} does not match {ours} "
+                            f"{dict(model.model_kwargs)} ({first})") from None
+        if dict(ckpt["model_kwargs"]) != dict(model.model_kwargs):  # e.g. a parameter-free option added
+            log.info("--init-from %s: model options %s -> %s", spec, dict(ckpt["model_kwargs"]),
+                     dict(model.model_kwargs))
+        self.recalibrate_batchnorm(list(ckpt["extra"].get("folded_batchnorm", [])))
+        self.trained_on = f"{self.trained_on}; fine-tuned from {spec}"
+        log.info("%s weights initialised from %s", self.config.kind, spec)
+
+    def recalibrate_batchnorm(self, names: list[str]) -> None:
+        """Give BatchNorms imported as identities (``onnx_weights``) real statistics; tasks with BatchNorm override."""
+        if names:
+            raise UserError(f"{self.config.kind}: cannot recalibrate the BatchNorms {', '.join(names[:3])}")
+
+    def adamw(self, params) -> torch.optim.AdamW:
+        """AdamW with the ``optim`` settings; the fused kernel on CPU and CUDA (about 3x faster a step than the
+        for-loop one on CPU, the same arithmetic)."""
+        opt = self.config.optim
+        return torch.optim.AdamW(params, lr=opt.lr, weight_decay=opt.weight_decay, betas=(opt.beta1, opt.beta2),
+                                 fused=self.device.type in ("cpu", "cuda"))
 
     def step_optimizer(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -399,8 +511,25 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
             log.warning("--resume: no %s in %s; starting a new run", LAST, out_dir)
         seed_everything(run.seed + dist.rank)
         task.prepare()
+        if run.init_from and dist.is_main:  # epoch 0: the starting weights, measured like every later epoch
+            unwrap(task.model).eval()
+            with torch.no_grad():
+                last_val = task.validate()
+            writer.write({"split": "val", "epoch": 0, "step": 0, "init_from": run.init_from,
+                          **{k: _round(v) for k, v in last_val.items()}})
+            log.info("epoch 0 (%s): %s", run.init_from,
+                     ", ".join(f"{k}={_round(v)}" for k, v in last_val.items() if not isinstance(v, dict)))
     if dist.is_main:
         (out_dir / CONFIG_JSON).write_text(cfg.to_json() + "\n", encoding="utf-8")
+    ema = WeightEMA(unwrap(task.model), run.ema_decay) if run.ema_decay > 0 else None
+    if ema is not None and resume and last_path.exists():
+        saved_ema = load_checkpoint(last_path, map_location="cpu")["extra"].get("ema")
+        if saved_ema:
+            ema.load_state_dict(saved_ema)
+
+    def averaged():
+        """The weights to validate and select: the EMA when there is one."""
+        return ema.swapped_in(unwrap(task.model)) if ema is not None else contextlib.nullcontext()
     if state["finished"] and state["epoch"] < run.epochs:
         # --resume with more --epochs extends a finished run; the schedule stretches to the new length.
         log.info("extending the finished run %s from %d to %d epochs", out_dir, state["epoch"], run.epochs)
@@ -421,6 +550,7 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
             "rng": rng_state(),
             "config": cfg.to_dict(),
             "task_state": task_state(task),
+            "ema": ema.state_dict() if ema is not None else None,
         }
         save_checkpoint(path, unwrap(task.model), metrics=metrics, trained_on=task.trained_on, preset=cfg.preset,
                         threshold=task.threshold, extra=extra)
@@ -444,7 +574,14 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                 window_n = 0
                 window_t = time.time()
                 unwrap(task.model).train()
-                for batch in _loader(task, sampler):
+                batches = iter(_loader(task, sampler))
+                data_s = 0.0
+                while True:
+                    t_wait = time.time()
+                    batch = next(batches, None)
+                    if batch is None:
+                        break
+                    data_s += time.time() - t_wait
                     step = state["global_step"]
                     factor = lr_factor(step, total_steps, warmup, cfg.optim.min_lr_ratio)
                     for opt, lrs in zip(task.optimizers, base_lrs, strict=False):
@@ -454,6 +591,8 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                     batch = {k: v.to(task.device, non_blocking=True) for k, v in batch.items()}
                     values = task.train_step(batch)
                     check_finite(values, epoch + 1, step)
+                    if ema is not None:
+                        ema.update(unwrap(task.model))
                     state["global_step"] += 1
                     state["step_in_epoch"] += 1
                     for k, v in values.items():
@@ -466,11 +605,13 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                         record = {"split": "train", "epoch": epoch + 1, "step": state["global_step"],
                                   "lr": task.optimizers[0].param_groups[0]["lr"],
                                   "images_per_s": round(window_n * run.batch_size * dist.world_size / dt, 2),
+                                  "data_wait_fraction": round(min(1.0, data_s / dt), 4),
+                                  "precision": task.precision, "threads": torch.get_num_threads(),
                                   **{k: round(v, 6) for k, v in means.items()}}
                         writer.write(record)
                         bar.set_postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]}
                                         | {"img/s": f"{record['images_per_s']:.1f}"})
-                        window, window_n, window_t = {}, 0, time.time()
+                        window, window_n, window_t, data_s = {}, 0, time.time(), 0.0
                     over_budget = budget_s > 0 and time.time() - t_start > budget_s
                     requested = stop.requested
                     if dist.enabled:  # every rank must stop at the same step
@@ -491,7 +632,7 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                     break
                 # End of epoch: validate, select, early-stop.
                 unwrap(task.model).eval()
-                with torch.no_grad():
+                with torch.no_grad(), averaged():
                     last_val = task.validate() if dist.is_main else {}
                 state["epoch"] += 1
                 state["step_in_epoch"] = 0
@@ -515,7 +656,8 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                     state["finished"] = True
                     status = "early_stopped" if stop_early else "finished"
                 if improved:
-                    save(out_dir / BEST, last_val)
+                    with averaged():  # best.pt holds the weights that were validated (exported from there)
+                        save(out_dir / BEST, last_val)
                 save(last_path, last_val)
                 last_ckpt_time = time.time()
                 if dist.enabled:
@@ -533,7 +675,8 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
     if status in ("interrupted", "time_budget"):
         save(last_path, last_val)
     if dist.is_main and not (out_dir / BEST).exists() and state["finished"]:
-        save(out_dir / BEST, last_val)  # no valid selection metric: the last model is the best we have
+        with averaged():
+            save(out_dir / BEST, last_val)  # no valid selection metric: the last model is the best we have
     writer.write({"split": "event", "event": status, "epoch": state["epoch"], "step": state["global_step"],
                   "best_metric": state["best_metric"], "best_epoch": state["best_epoch"],
                   "seconds": round(time.time() - t_start, 1)})

@@ -2,9 +2,9 @@
 or the two teachers of ``training.teachers``.
 
 ``load_fer_net(spec, data_root, device, latent_source)`` -> callable ``image (N, 3, S, S) float in [0, 1] -> logits
-(N, 7)``. ``spec`` is ``teacher:face_api``, ``teacher:fer_mini_xception``, or a checkpoint file / run folder of an
-expression model. An expression net that uses ViT latents gets them from ``latent_source(image)`` when given,
-else zeros.
+(N, 7)``. ``spec`` is ``teacher:face_api``, ``teacher:fer_mini_xception``, or a checkpoint file, run folder or
+exported ``.onnx`` file of an expression model. An expression net that uses ViT latents gets them from
+``latent_source(image)`` when given, else zeros.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ofer_live.errors import UserError
-from ofer_live.training.checkpoint import build_model, find_checkpoint, load_checkpoint
+from ofer_live.training.checkpoint import build_model, load_weights
 
 TEACHER_PREFIX = "teacher:"
 
@@ -36,8 +36,8 @@ def load_fer_net(
             return teacher.logits(image.permute(0, 2, 3, 1) * 255.0)
 
         return teacher_logits
-    path = find_checkpoint(Path(spec))
-    ckpt = load_checkpoint(path)
+    path = Path(spec)
+    ckpt = load_weights(path)  # a checkpoint, a run folder or an exported expression.onnx
     model = build_model(ckpt, str(path)).to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -76,10 +76,9 @@ class OcclusionTask(Task):
         self.trained_on = (f"{faces.description}; Deep SAD with pasted occluders ({', '.join(occ.train.kinds)}) "
                            f"+ procedural shapes; held-out kinds: {held}")
         self.forward_module = maybe_ddp(_Distances(self.model), dist, device)
-        opt = config.optim
-        self.optimizers = [torch.optim.AdamW(unwrap(self.model).parameters(), lr=opt.lr,
-                                             weight_decay=opt.weight_decay, betas=(opt.beta1, opt.beta2))]
+        self.optimizers = [self.adamw(unwrap(self.model).parameters())]
         self.threshold = 1.0
+        self.load_initial_weights()
 
     # -- set-up --------------------------------------------------------------------------------------------------
     def _batches(self, dataset, limit: int, key: str = "face"):
@@ -94,6 +93,8 @@ class OcclusionTask(Task):
     def prepare(self) -> None:
         """Deep SVDD: fix the centre(s) c from clean training faces."""
         model = unwrap(self.model)
+        if bool(model.center_initialized):  # started from a trained detector (run.init_from): keep its centre
+            return
         n = self.config.task.center_images
         stride = max(1, len(self.clean_train) // max(n, 1))
         subset = _Strided(self.clean_train, stride, n)

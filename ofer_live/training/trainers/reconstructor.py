@@ -103,9 +103,7 @@ class ReconstructorTask(Task):
         elif task.lambda_sc > 0:
             log.warning("no sc_teacher: the semantic-consistency loss L_sc is skipped")
         self.generator = maybe_ddp(_Generator(self.model), dist, device)
-        opt = config.optim
-        self.optimizers = [torch.optim.AdamW(unwrap(self.model).parameters(), lr=opt.lr,
-                                             weight_decay=opt.weight_decay, betas=(opt.beta1, opt.beta2))]
+        self.optimizers = [self.adamw(unwrap(self.model).parameters())]
         self.patch_disc = self.feature_disc = None
         if task.adversarial and task.lambda_d > 0:
             self.patch_disc = PatchDiscriminator().to(device)
@@ -120,6 +118,7 @@ class ReconstructorTask(Task):
         if self.fer is not None:
             parts.append(f"L_sc teacher: {self.sc_teacher}")
         self.trained_on = "; ".join(parts)
+        self.load_initial_weights()
 
     def step_weights(self) -> ReconstructionWeights:
         """Eq. 5 weights at the current step (L_sc ramped up over ``task.sc_warmup_steps``)."""

@@ -11,6 +11,7 @@ import numpy as np
 from ofer_live.errors import UserError
 from ofer_live.training.data import cache
 from ofer_live.training.data.occluders import OccluderBank
+from ofer_live.training.data.pack import is_pack, pack_settings
 from ofer_live.training.data.paths import resolve_data_root
 from ofer_live.training.data.sources import FaceSource, subsample
 from ofer_live.training.presets import DataConfig
@@ -21,8 +22,13 @@ __all__ = ["FaceData", "Occluders", "cache_settings", "face_data", "occluder_spl
 
 
 def cache_settings(data: DataConfig, rebuild: bool = False) -> cache.CacheSettings:
+    """Where the caches are and how they are built; a data pack (``training.data.pack``) as the data root is read
+    as it is, whatever the encoding settings say."""
+    root = resolve_data_root(data.data_root)
+    if is_pack(root):
+        return pack_settings(root)
     return cache.CacheSettings(
-        data_root=resolve_data_root(data.data_root),
+        data_root=root,
         cache_dir=Path(data.cache_dir),
         encoding=data.encoding,
         quality=data.quality,

@@ -1,0 +1,79 @@
+"""Trained checkpoints -> a model folder (``exported_models/``-style): the three ONNX files with metadata, the
+parity check against torch, and ``manifest.json``. Used by ``ofer-live export`` and by ``train all``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ofer_live import contracts
+from ofer_live.errors import ModelError, UserError
+from ofer_live.export.onnx_export import export_model, make_model_metadata, read_metadata, write_manifest
+from ofer_live.export.parity import check_parity
+from ofer_live.training.checkpoint import build_model, find_checkpoint, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def export_runs(runs: Sequence[Path], out: Path, opset: int = 17, parity: bool = True) -> dict[str, dict[str, Any]]:
+    """Export one checkpoint per contract model from ``runs`` (run folders or checkpoint files) into ``out``.
+
+    Models of an earlier export in ``out`` that are not re-exported are kept in the manifest. Returns
+    {contract name: {"file", "source", "model_name", "parity"}} for the models exported now.
+    """
+    loaded = {}
+    for run_dir in runs:
+        path = find_checkpoint(run_dir)
+        ckpt = load_checkpoint(path)
+        model = build_model(ckpt, source=str(path))
+        name = model.config.contract
+        if name in loaded:
+            raise UserError(f"{path}: a second {name} checkpoint (the first is {loaded[name][0]})")
+        loaded[name] = (path, ckpt, model)
+
+    entries = {}
+    manifest_path = out / contracts.MANIFEST_NAME
+    if manifest_path.is_file():  # keep the models of an earlier export that are not re-exported now
+        try:
+            previous = json.loads(manifest_path.read_text()).get("models", {})
+        except (OSError, json.JSONDecodeError):
+            previous = {}
+        for name, entry in previous.items():
+            if name in contracts.MODEL_NAMES and name not in loaded and (out / entry.get("file", "")).is_file():
+                entries[name] = {k: v for k, v in entry.items() if k != "sha256"}
+
+    exported: dict[str, dict[str, Any]] = {}
+    for name, (path, ckpt, model) in loaded.items():
+        threshold = ckpt.get("threshold") if name == contracts.OCCLUSION else None
+        metadata = make_model_metadata(
+            model,
+            threshold=float(threshold) if threshold else 1.0,
+            trained_on=str(ckpt["trained_on"]),
+            metrics=ckpt["metrics"],
+            preset=str(ckpt["preset"]),
+            checkpoint=path.name,
+        )
+        file = out / contracts.MODEL_FILES[name]
+        export_model(model, name, file, metadata, opset=opset)
+        worst = check_parity(model, file) if parity else None
+        if worst is not None:
+            log.info("%s parity: %s", name, worst)
+        entries[name] = {
+            "file": file.name,
+            "preset": str(ckpt["preset"]),
+            "trained_on": str(ckpt["trained_on"]),
+            "metrics": dict(ckpt["metrics"]),
+        }
+        exported[name] = {"file": str(file), "source": str(path), "model_name": ckpt["model_name"],
+                          "parity": worst}
+
+    sizes = {name: read_metadata(out / entry["file"]) for name, entry in entries.items()}
+    for field in ("face_size", "patch_grid", "latent_dim"):
+        values = {name: meta[field] for name, meta in sizes.items()}
+        if len(set(values.values())) > 1:
+            raise ModelError(f"{out}: the models disagree on {field}: {values}")
+    write_manifest(out, entries)
+    return exported
