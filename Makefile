@@ -19,7 +19,7 @@ DEVICE ?= auto
 TRAIN_OUT ?= runs/all
 TRAIN_BENCH_ARGS ?=
 
-.PHONY: run test lint bench eval cost demo doctor install-run install-dev clean system-deps train-bench pack train-all
+.PHONY: run test lint bench eval cost demo doctor install-run install-dev clean system-deps train-bench pack train-all eval-full
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,12 @@ bench: install-run
 eval: install-dev
 	$(BIN)/ofer-live eval --data $(OFER_DATA) --out report $(EVAL_ARGS)
 
+## make eval-full: every labelled FER+ valid face (3,370), plus the input paths (crop alignment, detection, colour
+## against gray) into report-full/ (about an hour on 2 cores)
+eval-full: install-dev
+	$(BIN)/ofer-live eval --data $(OFER_DATA) --out report-full --max-images 0 --curve-images 1000 --max-utkface 0 --seed 0
+	$(BIN)/ofer-live eval --data $(OFER_DATA) --out report-full --input-paths --seed 0
+
 ## make cost: parameters, GFLOPs and ORT CPU latency (batch 1) of the three models of PRESET (tiny|default|paper)
 cost: install-dev
 	$(BIN)/python -m ofer_live.export.cost $(PRESET)
@@ -87,4 +93,4 @@ doctor: install-run
 	$(BIN)/ofer-live doctor
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache report
+	rm -rf $(VENV) .pytest_cache .ruff_cache report report-full

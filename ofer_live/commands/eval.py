@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="faces per model call")
     parser.add_argument("--align", choices=("detect", "none"), default="detect",
                         help="cache building: align faces with the detector (default) or only resize them")
+    parser.add_argument("--input-paths", action="store_true",
+                        help="measure the app's ways in instead of the models: FER+ valid crops through "
+                             "'images --aligned' (crop alignment) and through detection, and colour against gray "
+                             "faces; writes input_paths.md/json into --out (--max-images caps the faces)")
     add_runtime_arguments(parser)
 
 
@@ -84,7 +88,40 @@ def teacher_baselines(names: list[str], data_root: Path) -> list:
     return baselines
 
 
+def _run_input_paths(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ofer_live.commands._input_paths import measure_input_paths, write_input_paths
+    from ofer_live.pipeline.frame_pipeline import FramePipeline
+    from ofer_live.training.data import cache
+    from ofer_live.training.data.fer_plus import load_ferplus
+    from ofer_live.training.data.paths import resolve_data_root
+    from ofer_live.training.data.sources import subsample
+
+    config = config_from_args(args, smoothing=False)
+    data_root = resolve_data_root(args.data)
+    valid = load_ferplus(data_root, "valid")
+    keep = subsample(np.flatnonzero(valid.labels >= 0), args.max_images or None, args.seed)
+    with FramePipeline.create(config, detect=True, track=False) as pipeline:
+        settings = cache.CacheSettings(data_root=data_root, cache_dir=Path(args.cache), align=args.align)
+        utk = cache.utkface(settings, pipeline.face_size)
+        held = subsample(utk.indices(heldout=True), args.max_utkface or args.max_images or None, args.seed + 1)
+        colour = utk.store.batch(held, pipeline.face_size)
+
+        def progress(message: str) -> None:
+            print(f"eval: {message}", file=sys.stderr)
+
+        report = measure_input_paths(pipeline, valid.images[keep], valid.labels[keep], colour, args.batch_size,
+                                     progress)
+        report["models_dir"] = str(pipeline.models.models_dir)
+    path = write_input_paths(report, args.out)
+    print(f"report written: {path} ({report['seconds']} s)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.input_paths:
+        return _run_input_paths(args)
     from ofer_live.runtime.loader import load_model, load_models
     from ofer_live.training.data.cache import CacheSettings
     from ofer_live.training.data.paths import resolve_data_root

@@ -28,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--aligned",
         action="store_true",
-        help="each image already is a face crop: no detection; centre-cropped to a square, resized to the "
-        "model's face size, gray replicated to RGB",
+        help="each image is one face crop: the face's keypoints are found inside the crop (upscaled to 128 px "
+        "when smaller) and it is aligned to the template, like faces in video frames and the training data; "
+        "when no face is found, the centre square is resized instead (counted as 'centre-cropped' in the summary)",
     )
     parser.add_argument(
         "--no-reconstruction",
@@ -66,11 +67,12 @@ def _aligned_box(original_size: tuple[int, int]) -> tuple[int, int, int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
     import dataclasses
 
     from ofer_live.commands._progress import Progress
     from ofer_live.errors import InputError, UserError
-    from ofer_live.face.align import crop_to_face
+    from ofer_live.face.crops import CropAligner
     from ofer_live.io.images import load_image
     from ofer_live.io.paths import check_output_path
     from ofer_live.io.results import CsvWriter
@@ -86,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
     if any(f.resolve() == out.resolve() for f in files):
         raise UserError(f"the CSV file {out} is one of the inputs")
 
-    failed = no_face = faces_total = ok_images = 0
-    with FramePipeline.create(config, detect=not args.aligned, track=False) as pipeline, CsvWriter(out) as csv:
+    failed = no_face = faces_total = ok_images = centre_cropped = 0
+    with FramePipeline.create(config, detect=not args.aligned, track=False) as pipeline, CsvWriter(out) as csv, (
+        CropAligner() if args.aligned else contextlib.nullcontext()
+    ) as aligner:
         for path, reason in bad:
             print(f"ofer-live: {reason}", file=sys.stderr)
             csv.write_error(path)
@@ -102,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
                     failed += 1
                     progress.update()
                     continue
-                if args.aligned:
-                    face = crop_to_face(loaded.image, pipeline.face_size)
+                if aligner is not None:
+                    face, found = aligner.align_crop(loaded.image, pipeline.face_size)
+                    centre_cropped += not found
                     (result,) = pipeline.process_aligned(face[None])
                     box = _aligned_box(loaded.original_size)
                     result = dataclasses.replace(result, face=dataclasses.replace(result.face, box=box))
@@ -117,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
                 ok_images += 1
                 progress.update()
     total = ok_images + failed
+    how = f" ({faces_total - centre_cropped} aligned, {centre_cropped} centre-cropped)" if args.aligned else ""
     print(
-        f"{total} input(s): {ok_images} read, {faces_total} face(s), {no_face} without a face, "
+        f"{total} input(s): {ok_images} read, {faces_total} face(s){how}, {no_face} without a face, "
         f"{failed} failed; results in {out}"
     )
     return 2 if failed else 0

@@ -105,7 +105,7 @@ def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return (a @ b)[:2]
 
 
-def _to_rgb(image: np.ndarray) -> np.ndarray:
+def to_rgb(image: np.ndarray) -> np.ndarray:
     """image: (H, W) gray, (H, W, 1), (H, W, 3) BGR or (H, W, 4) BGRA uint8 -> (H, W, 3) RGB uint8."""
     if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2RGB)
@@ -151,7 +151,7 @@ def align_face(
     """
     m = similarity_from_keypoints(keypoints, size)
     crop = warp_face(frame_bgr, m, size)
-    return _to_rgb(crop), m.astype(np.float32), invert_affine(m).astype(np.float32)
+    return to_rgb(crop), m.astype(np.float32), invert_affine(m).astype(np.float32)
 
 
 def crop_to_face(image: np.ndarray, size: int) -> np.ndarray:
@@ -171,7 +171,7 @@ def crop_to_face(image: np.ndarray, size: int) -> np.ndarray:
     square = image[y0 : y0 + side, x0 : x0 + side]
     interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     resized = cv2.resize(square, (size, size), interpolation=interp)
-    return _to_rgb(resized)
+    return to_rgb(resized)
 
 
 def identity_transforms(size: int, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

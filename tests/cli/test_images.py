@@ -90,6 +90,7 @@ def test_aligned_faces(ofer, tiny_models_dir, tmp_path, astronaut_bgr):
     assert [rows["gray48.png"][k] for k in "xywh"] == ["0", "0", "48", "48"]
     assert [rows["wide.png"][k] for k in "xywh"] == ["30", "0", "40", "40"]  # the centre square
     assert all(r["face"] == "0" and r["label"] in LABELS for r in rows.values())
+    assert "3 face(s) (2 aligned, 1 centre-cropped)" in result.out  # the black image has no face to align
 
 
 def test_unwritable_csv(ofer, one_line_error, image_dir, tmp_path):

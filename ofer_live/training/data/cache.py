@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from ofer_live.errors import InputError, OutputError
+from ofer_live.face.crops import CropAligner
 from ofer_live.training.data.fer_plus import load_ferplus
 from ofer_live.training.data.folders import load_folder_dataset
 from ofer_live.training.data.occluders import OccluderBank, load_occluders, pack_occluders, unpack_occluders
@@ -203,53 +204,6 @@ class AlignStats:
         return {"total": self.total, "detected": self.detected, "fallback": self.fallback}
 
 
-class TemplateAligner:
-    """Detect (run-time detector) and warp (run-time ``align_face``) faces onto the template.
-
-    ``keypoints(rgb) -> (6, 2) float32 pixels | None``; ``align(rgb, keypoints, size) -> (size, size, 3) RGB``.
-    ``detect_size`` upscales small images before detection (BlazeFace works at 128 px); ``pad`` edge-pads the
-    image by that fraction before warping, so template regions beyond a tight crop are filled with edge pixels.
-    """
-
-    def __init__(self, detect_size: int | None = None, pad: float = 0.0, min_confidence: float = 0.3) -> None:
-        from ofer_live.face.detector import FaceDetector
-
-        self.detector = FaceDetector(min_confidence=min_confidence, max_faces=4)
-        self.detect_size = detect_size
-        self.pad = pad
-
-    def close(self) -> None:
-        self.detector.close()
-
-    def __enter__(self) -> TemplateAligner:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def keypoints(self, rgb: np.ndarray) -> np.ndarray | None:
-        h, w = rgb.shape[:2]
-        scale = 1.0
-        image = rgb
-        if self.detect_size and max(h, w) < self.detect_size:
-            scale = self.detect_size / max(h, w)
-            image = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
-        detections = self.detector.detect(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        if not detections:
-            return None
-        best = max(detections, key=lambda d: d.score * d.box[2] * d.box[3])
-        return (np.asarray(best.keypoints, dtype=np.float32) / scale).astype(np.float32)
-
-    def align(self, rgb: np.ndarray, keypoints: np.ndarray, size: int) -> np.ndarray:
-        from ofer_live.face.align import align_face
-
-        p = int(round(self.pad * max(rgb.shape[:2])))
-        image = cv2.copyMakeBorder(rgb, p, p, p, p, cv2.BORDER_REPLICATE) if p else rgb
-        kps = keypoints + np.float32(p)
-        aligned, _, _ = align_face(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), kps, size)
-        return aligned
-
-
 def plausible(kps: np.ndarray, median: np.ndarray, image_size: float) -> bool:
     """Keypoints (6, 2) close enough to the data set's median to trust (eye distance within 40 %, eye centre within
     20 % of the image size)."""
@@ -265,7 +219,7 @@ def align_all(
     images: Callable[[int], np.ndarray],
     n: int,
     size: int,
-    aligner: TemplateAligner,
+    aligner: CropAligner,
     gray: bool,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray, AlignStats]:
@@ -321,7 +275,7 @@ def _prepare_faces(
     bar = _progress(2 * n if align == "detect" else n, desc)
     try:
         if align == "detect":
-            with TemplateAligner(detect_size=detect_size, pad=pad) as aligner:
+            with CropAligner(detect_size=detect_size, pad=pad) as aligner:
                 return align_all(images, n, size, aligner, gray=gray, progress=bar.update)
         faces = []
         for i in range(n):
