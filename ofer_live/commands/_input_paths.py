@@ -79,7 +79,8 @@ def measure_input_paths(pipeline, images_gray: np.ndarray, labels: np.ndarray, c
     agree = float(np.mean(np.array(colour_pred) == np.array(gray_pred))) if colour_pred else None
     return {
         "faces": n,
-        "crop_path": {**_metrics(labels, crop_pred), "aligned": int(found.sum()), "centre_cropped": int((~found).sum())},
+        "crop_path": {**_metrics(labels, crop_pred), "aligned": int(found.sum()),
+                      "centre_cropped": int((~found).sum())},
         "detection_path": {**_metrics(labels[detected], det_pred[detected]), "found": int(detected.sum())},
         "on_faces_both_find": {"n": int(both.sum()),
                                "crop_accuracy": _metrics(labels[both], crop_pred[both])["accuracy"],
