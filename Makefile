@@ -32,11 +32,12 @@ system-deps:
 $(VENV)/.installed-run-$(RUNTIME_EXTRA): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip uninstall -q -y $(OTHER_RUNTIME) >/dev/null 2>&1 || true
 	$(BIN)/python -m pip install -q -e ".[$(RUNTIME_EXTRA)]"
+	$(BIN)/python -m pip install -q -e ".[meeting]" || echo "note: the virtual camera extra (pyvirtualcam) did not install; the app runs without it"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip uninstall -q -y onnxruntime-gpu >/dev/null 2>&1 || true
-	$(BIN)/python -m pip install -q -e ".[cpu,train,dev]"
+	$(BIN)/python -m pip install -q -e ".[cpu,train,dev,meeting]"
 	touch $@ $(VENV)/.installed-run-cpu
 
 install-run: system-deps $(VENV)/.installed-run-$(RUNTIME_EXTRA)

@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, 17 or newer (default: %(default)s)")
     parser.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime vs torch parity check")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
+                        help="a model option without weights, for every exported model that has it (repeatable), "
+                             "e.g. flip_average=true (the FER net averages the face and its mirror image) or "
+                             "gray_input=true; values are JSON (true, 3, 0.5) or plain strings")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +45,16 @@ def run(args: argparse.Namespace) -> int:
     from ofer_live.export.bundle import export_runs
 
     out: Path = args.out
-    exported = export_runs(args.runs, out, opset=args.opset, parity=not args.no_parity)
+    options = {}
+    for item in args.options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    exported = export_runs(args.runs, out, opset=args.opset, parity=not args.no_parity, options=options)
     for name, entry in exported.items():
         print(f"{name}: {entry['model_name']} from {entry['source']} -> {entry['file']}")
     with open(out / contracts.MANIFEST_NAME, encoding="utf-8") as handle:

@@ -31,6 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start in presentation mode (full screen, large text; F or Esc leaves)",
     )
+    parser.add_argument(
+        "--virtual-camera",
+        action="store_true",
+        help="send the view to a virtual camera from the start (the toolbar toggle does the same; needs the "
+        ".[meeting] extra and v4l2loopback on Linux or OBS 30+ on Windows/macOS)",
+    )
+    parser.add_argument(
+        "--virtual-camera-size",
+        default=None,
+        metavar="WxH",
+        help="size of the virtual camera (default: the source's size); frames are fitted in, aspect kept",
+    )
+    parser.add_argument(
+        "--demo-loop",
+        action="store_true",
+        help="play the built-in demo clip with captions that say what the audience sees (no camera needed)",
+    )
     add_runtime_arguments(parser)
 
 
@@ -43,9 +60,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from pathlib import Path
 
+    from ofer_live.errors import UserError
     from ofer_live.gui.sources import check_output_dir, normalize_source
+    from ofer_live.io.virtual_camera import parse_size
 
     config = config_from_args(args)
+    if args.demo_loop and args.source:
+        raise UserError("--demo-loop plays the demo clip; drop --source")
+    vcam_size = parse_size(args.virtual_camera_size) if args.virtual_camera_size else None
     record_dir = check_output_dir(Path(args.record)) if args.record else None  # OutputError: refused up front
     source = normalize_source(args.source) if args.source else None
 
@@ -58,5 +80,8 @@ def run(args: argparse.Namespace) -> int:
             record_dir=record_dir,
             presentation=args.presentation,
             sensitivity=args.sensitivity,
+            virtual_camera=args.virtual_camera,
+            virtual_camera_size=vcam_size,
+            demo_loop=args.demo_loop,
         )
     )

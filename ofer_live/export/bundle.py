@@ -3,9 +3,10 @@ parity check against torch, and ``manifest.json``. Used by ``ofer-live export`` 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +19,34 @@ from ofer_live.training.checkpoint import build_model, find_checkpoint, load_che
 log = logging.getLogger(__name__)
 
 
-def export_runs(runs: Sequence[Path], out: Path, opset: int = 17, parity: bool = True) -> dict[str, dict[str, Any]]:
+def export_runs(runs: Sequence[Path], out: Path, opset: int = 17, parity: bool = True,
+                options: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Export one checkpoint per contract model from ``runs`` (run folders or checkpoint files) into ``out``.
+
+    ``options``: model keyword arguments without weights (e.g. ``flip_average``) set on every model whose
+    constructor takes them; an option no model takes is a UserError.
 
     Models of an earlier export in ``out`` that are not re-exported are kept in the manifest. Returns
     {contract name: {"file", "source", "model_name", "parity"}} for the models exported now.
     """
     loaded = {}
+    used: set[str] = set()
     for run_dir in runs:
         path = find_checkpoint(run_dir)
         ckpt = load_checkpoint(path)
+        accepted = {k: v for k, v in (options or {}).items() if k in _constructor_options(ckpt["model_name"])}
+        used.update(accepted)
+        if accepted:
+            ckpt = {**ckpt, "model_kwargs": {**dict(ckpt["model_kwargs"]), **accepted}}
         model = build_model(ckpt, source=str(path))
         name = model.config.contract
         if name in loaded:
             raise UserError(f"{path}: a second {name} checkpoint (the first is {loaded[name][0]})")
         loaded[name] = (path, ckpt, model)
 
+    unused = sorted(set(options or {}) - used)
+    if unused:
+        raise UserError(f"--set {unused[0]}: none of the exported models has this option")
     entries = {}
     manifest_path = out / contracts.MANIFEST_NAME
     if manifest_path.is_file():  # keep the models of an earlier export that are not re-exported now
@@ -77,3 +90,11 @@ def export_runs(runs: Sequence[Path], out: Path, opset: int = 17, parity: bool =
             raise ModelError(f"{out}: the models disagree on {field}: {values}")
     write_manifest(out, entries)
     return exported
+
+
+def _constructor_options(model_name: str) -> set[str]:
+    """The keyword arguments of the class that the registered ``model_name`` builds."""
+    from ofer_live.training.models import create_model
+
+    model = create_model(model_name)
+    return set(inspect.signature(type(model).__init__).parameters) - {"self"}

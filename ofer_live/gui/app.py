@@ -25,6 +25,9 @@ class LaunchOptions:
     presentation: bool = False
     sensitivity: float | None = None  # given on the command line: wins over the remembered slider
     settings_path: Path | None = None  # INI file instead of the user's settings (tests, scripts)
+    virtual_camera: bool = False  # send the view to a virtual camera from the start
+    virtual_camera_size: tuple[int, int] | None = None  # None: the source's size
+    demo_loop: bool = False  # play the built-in demo clip with captions
 
 
 def create_application(argv: list[str] | None = None) -> Any:
@@ -75,7 +78,9 @@ def build_window(options: LaunchOptions, **controller_kwargs: Any) -> Any:
     from ofer_live.gui.settings import AppSettings
 
     settings = AppSettings.open(options.settings_path)
+    controller_kwargs.setdefault("virtual_camera_size", options.virtual_camera_size)
     controller = AppController(options.config, settings, sensitivity_override=options.sensitivity, **controller_kwargs)
+    controller.demo_captions = options.demo_loop
     window = MainWindow(controller)
     return window
 
@@ -105,7 +110,9 @@ def run_app(options: LaunchOptions) -> int:
         window.set_presentation(True)
     else:
         window.show()
-    controller.start(options.source, options.record_dir)
+    controller.start("demo" if options.demo_loop else options.source, options.record_dir)
+    if options.virtual_camera:
+        controller.start_virtual_camera()
     rc = app.exec()
     controller.shutdown()
     wake.stop()

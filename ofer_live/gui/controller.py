@@ -29,6 +29,7 @@ from ofer_live.gui.images import bgr_to_qimage
 from ofer_live.gui.settings import TOGGLE_DEFAULTS, AppSettings, StoredSettings
 from ofer_live.gui.sources import (
     AUTO,
+    DEMO,
     check_output_dir,
     default_output_dir,
     describe_source,
@@ -146,6 +147,7 @@ class AppController(QObject):
     source_changing = Signal(str)  # spec being opened (the preview is cleared)
     paused_changed = Signal(bool)
     settings_changed = Signal()  # toggles / sensitivity / output folder changed (window syncs its controls)
+    virtual_camera_changed = Signal(bool)  # the virtual camera started (True) or stopped (False)
 
     def __init__(
         self,
@@ -157,6 +159,8 @@ class AppController(QObject):
         pace: bool = True,
         sensitivity_override: float | None = None,
         draw: Callable[..., np.ndarray] | None = None,
+        virtual_camera_opener: Callable[[int, int, float], Any] | None = None,
+        virtual_camera_size: tuple[int, int] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -226,6 +230,13 @@ class AppController(QObject):
         self._record_when_open: Path | None = None
         self.last_recording: RecordingStatus | None = None
         self._shut_down = False
+        self._vcam: Any = None  # io.virtual_camera.VirtualCameraSink while the virtual camera is on
+        self._vcam_opener = virtual_camera_opener
+        self._vcam_size = virtual_camera_size
+        self.virtual_camera_mode = "annotated"  # io.virtual_camera.SEND_MODES
+        self._start_vcam_when_open = False
+        self.demo_captions = False  # --demo-loop: captions on the demo clip
+        self._demo_clip: Any = None
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(500)
         self._status_timer.timeout.connect(self._emit_status)
@@ -250,6 +261,7 @@ class AppController(QObject):
             return
         self._shut_down = True
         self._status_timer.stop()
+        self.stop_virtual_camera()
         capture, inference = self._capture, self._inference
         if capture is not None:
             capture.stop()
@@ -350,10 +362,14 @@ class AppController(QObject):
         if self._remember_source:
             self.stored.source = info.requested
             self._save_settings()
+        self._demo_clip = self._demo_timeline(info)
         self.source_changed.emit(info)
         if self._record_when_open is not None:
             directory, self._record_when_open = self._record_when_open, None
             self.start_recording(directory)
+        if self._start_vcam_when_open:
+            self._start_vcam_when_open = False
+            self.start_virtual_camera()
 
     @Slot(int, str)
     def on_source_notice(self, generation: int, text: str) -> None:
@@ -405,7 +421,13 @@ class AppController(QObject):
             except Exception as exc:  # noqa: BLE001 - a drawing bug must not freeze the preview
                 log.warning("drawing the overlays failed: %s", exc, exc_info=True)
                 image = frame.image
+        if self.demo_captions and self._demo_clip is not None:
+            from ofer_live.render.overlay import draw_caption
+
+            image = draw_caption(image, self._demo_clip.caption(frame.source_index), self.render_options.large_text)
         self.annotated = image
+        if self._vcam is not None:
+            self._send_to_virtual_camera(frame, image, output)
         self.image_ready.emit(bgr_to_qimage(image))
 
     # ------------------------------------------------------------------------------------ results
@@ -742,9 +764,89 @@ class AppController(QObject):
 
     @Slot()
     def _emit_status(self) -> None:
+        if self._vcam is not None and self._vcam.error:
+            error = self._vcam.error
+            self.stop_virtual_camera()
+            self.message.emit("warning", f"The virtual camera stopped: {error}", False)
         self.status_changed.emit(self.status())
         if self._recorder is not None:
             self.recording_changed.emit(self._recording_status())
+
+    # ------------------------------------------------------------------------------------ virtual camera, demo
+    @property
+    def virtual_camera_on(self) -> bool:
+        return self._vcam is not None
+
+    def start_virtual_camera(self) -> bool:
+        """Send the view to a virtual camera (size: --virtual-camera-size, else the source's). When there is no
+        backend, a one-sentence message says what to install and the app goes on; returns whether it started."""
+        from ofer_live.io.virtual_camera import VirtualCameraError, VirtualCameraSink
+
+        if self._vcam is not None:
+            return True
+        info = self.source_info
+        if info is None:
+            self._start_vcam_when_open = True  # starts as soon as the source is open
+            return True
+        frame = self.current_frame
+        size = self._vcam_size or (
+            (int(frame.image.shape[1]), int(frame.image.shape[0])) if frame is not None else tuple(info.size))
+        try:
+            self._vcam = VirtualCameraSink(size, info.fps, opener=self._vcam_opener)
+        except VirtualCameraError as exc:
+            self.message.emit("warning", str(exc), False)
+            self.virtual_camera_changed.emit(False)
+            return False
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure must not take the app down
+            log.exception("could not start the virtual camera")
+            self.message.emit("warning", f"No virtual camera: {type(exc).__name__}: {exc}", False)
+            self.virtual_camera_changed.emit(False)
+            return False
+        self.status_message.emit(f"Virtual camera on: {self._vcam.device} ({size[0]}x{size[1]})")
+        self.virtual_camera_changed.emit(True)
+        return True
+
+    def stop_virtual_camera(self) -> None:
+        self._start_vcam_when_open = False
+        sink, self._vcam = self._vcam, None
+        if sink is not None:
+            sink.close()
+            self.virtual_camera_changed.emit(False)
+
+    def set_virtual_camera_mode(self, mode: str) -> None:
+        """'annotated' | 'strip' (the view plus a strip with the reconstruction and the bars) | 'clean'."""
+        from ofer_live.io.virtual_camera import SEND_MODES
+
+        if mode not in SEND_MODES:
+            raise ValueError(f"virtual camera mode must be one of {SEND_MODES}, got {mode!r}")
+        self.virtual_camera_mode = mode
+
+    def _send_to_virtual_camera(self, frame: CapturedFrame, annotated: np.ndarray,
+                                output: InferenceOutput | None) -> None:
+        if self.virtual_camera_mode == "clean":
+            image = frame.image
+        elif self.virtual_camera_mode == "strip":
+            from ofer_live.render.strip import with_side_strip
+
+            result = output.result if output is not None else None
+            image = with_side_strip(annotated, result, self.selected_track)
+        else:
+            image = annotated
+        self._vcam.send(image)
+
+    def _demo_timeline(self, info: SourceInfo) -> Any:
+        """The demo clip's timeline (for captions) when the source is the built-in demo, else None."""
+        if not info.spec.startswith(DEMO):
+            return None
+        from ofer_live.io.demo import DemoClip
+        from ofer_live.io.sources import DEMO_LOOP_FRAMES
+
+        return DemoClip(n_frames=DEMO_LOOP_FRAMES, fps=info.fps, size=tuple(info.size))
+
+    def play_demo_loop(self) -> None:
+        """The built-in demo clip with captions (for a presenter without a camera)."""
+        self.demo_captions = True
+        self.set_source(DEMO, remember=False)
 
     def _save_settings(self) -> None:
         try:

@@ -65,6 +65,7 @@ QToolButton { padding: 4px 8px; border-radius: 3px; }
 QToolButton:hover { background: #2f333b; }
 QToolButton:checked { background: #3a4050; }
 QToolButton#recordButton:checked { background: #b3261e; color: white; }
+QToolButton#vcamButton:checked { background: #1e6fb3; color: white; }
 QComboBox { background: #2a2e35; border: 1px solid #3a3f48; border-radius: 3px; padding: 2px 6px; min-width: 150px; }
 QComboBox QAbstractItemView { background: #2a2e35; selection-background-color: #3a4a66; }
 QStatusBar { background: #202329; color: #aab0ba; }
@@ -83,6 +84,7 @@ SHORTCUT_HELP = (
     "Space — pause / resume\n"
     ". (period) — step one frame\n"
     "R — start / stop recording\n"
+    "V — virtual camera on / off\n"
     "S — snapshot (PNG)\n"
     "F — presentation mode (Esc leaves it)\n"
     "Ctrl+O — open a video file\n"
@@ -257,6 +259,10 @@ class MainWindow(QMainWindow):
         self.act_step.setToolTip("Show one more frame (.)")
         self.act_record = self._action("Record", "R", None, checkable=True)
         self.act_record.setToolTip("Start / stop recording the annotated video + JSONL (R)")
+        self.act_vcam = self._action("Virtual camera", "V", None, checkable=True)
+        self.act_vcam.setToolTip("Send the view to a virtual camera that Zoom, Teams or Meet can pick (V)")
+        self.act_demo_loop = self._action("Play the demo loop with captions", None, self.controller.play_demo_loop)
+        self.act_demo_loop.setToolTip("The built-in demo clip, captioned: for a presenter without a camera")
         self.act_presentation = self._action("Presentation", "F", None, checkable=True)
         self.act_presentation.setToolTip("Full screen with large text (F; Esc leaves)")
         self.act_leave = self._action("Leave presentation mode", "Esc", lambda: self.set_presentation(False))
@@ -269,8 +275,10 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
         play_menu = menu.addMenu("&Playback")
-        for act in (self.act_pause, self.act_step, self.act_record):
+        for act in (self.act_pause, self.act_step, self.act_record, self.act_vcam):
             play_menu.addAction(act)
+        play_menu.addSeparator()
+        play_menu.addAction(self.act_demo_loop)
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.act_presentation)
         help_menu = menu.addMenu("&Help")
@@ -291,6 +299,14 @@ class MainWindow(QMainWindow):
         self.toolbar.addAction(self.act_record)
         record_button = self.toolbar.widgetForAction(self.act_record)
         record_button.setObjectName("recordButton")
+        self.toolbar.addAction(self.act_vcam)
+        self.toolbar.widgetForAction(self.act_vcam).setObjectName("vcamButton")
+        self.vcam_mode_box = QComboBox()
+        self.vcam_mode_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.vcam_mode_box.setToolTip("What the virtual camera sends")
+        for text, mode in (("annotated", "annotated"), ("with side strip", "strip"), ("clean", "clean")):
+            self.vcam_mode_box.addItem(text, mode)
+        self.toolbar.addWidget(self.vcam_mode_box)
         self.toolbar.addSeparator()
         self.toolbar.addAction(self.act_presentation)
         for act in self.toolbar.actions():
@@ -367,6 +383,10 @@ class MainWindow(QMainWindow):
         self.source_box.activated.connect(self._source_chosen)
         self.act_pause.toggled.connect(self._pause_toggled)
         self.act_record.toggled.connect(self._record_toggled)
+        self.act_vcam.toggled.connect(self._vcam_toggled)
+        c.virtual_camera_changed.connect(self.on_virtual_camera)
+        self.vcam_mode_box.currentIndexChanged.connect(
+            lambda _i: c.set_virtual_camera_mode(self.vcam_mode_box.currentData()))
         self.act_presentation.toggled.connect(self.set_presentation)
         self.act_save_clean.toggled.connect(c.set_save_clean)
         self.side.slider.valueChanged.connect(self._slider_moved)
@@ -415,6 +435,18 @@ class MainWindow(QMainWindow):
 
     def _pause_toggled(self, on: bool) -> None:
         self.controller.set_paused(on)
+
+    def _vcam_toggled(self, on: bool) -> None:
+        if on and not self.controller.virtual_camera_on:
+            self.controller.start_virtual_camera()
+        elif not on and self.controller.virtual_camera_on:
+            self.controller.stop_virtual_camera()
+
+    @Slot(bool)
+    def on_virtual_camera(self, on: bool) -> None:
+        self.act_vcam.blockSignals(True)
+        self.act_vcam.setChecked(on)
+        self.act_vcam.blockSignals(False)
 
     def _record_toggled(self, on: bool) -> None:
         if on and not self.controller.recording:

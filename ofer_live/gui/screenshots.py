@@ -1,4 +1,5 @@
-"""Regenerate the README screenshots: the main window and presentation mode, on the demo clip.
+"""Regenerate the README screenshots: the main window, presentation mode, and the virtual camera on the captioned
+demo loop (with what the camera receives), on the demo clip.
 
 Run it in a real window under Xvfb (``scripts/screenshots.sh`` does that), or offscreen:
 
@@ -103,8 +104,56 @@ def take_screenshots(
         shot = out_dir / "presentation.png"
         _freeze_and_grab(app, window, good_moment, shot, full_screen=True)
         paths.append(shot)
+        window.set_presentation(False)
+        paths += _virtual_camera_shots(app, window, good_moment, out_dir)
         window.close()
     return paths
+
+
+class _FeedGrabber:
+    """A virtual-camera backend that keeps the newest frame it was sent (the container has no v4l2loopback; the
+    toggle, the sink thread and the composition are the app's own)."""
+
+    def __init__(self, width: int, height: int, fps: float) -> None:
+        self.device = "preview"
+        self.last = None
+
+    def send(self, frame: Any) -> None:
+        self.last = frame.copy()
+
+    def sleep_until_next_frame(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _virtual_camera_shots(app: Any, window: Any, good_moment: Any, out_dir: Path) -> list[Path]:
+    """The captioned demo loop with the virtual camera on ('with side strip'): the window, and the camera feed."""
+    import cv2
+
+    from ofer_live.gui.soak import _pump
+
+    c = window.controller
+    grabbers: list[_FeedGrabber] = []
+
+    def opener(width: int, height: int, fps: float) -> _FeedGrabber:
+        grabbers.append(_FeedGrabber(width, height, fps))
+        return grabbers[-1]
+
+    c._vcam_opener = opener
+    c.demo_captions = True
+    window.vcam_mode_box.setCurrentIndex(window.vcam_mode_box.findData("strip"))
+    window.act_vcam.trigger()
+    _pump(app, lambda: bool(grabbers) and grabbers[0].last is not None, 20)
+    shot = out_dir / "virtual_camera.png"
+    _freeze_and_grab(app, window, good_moment, shot, full_screen=False)
+    _pump(app, lambda: False, 0.5)
+    feed = out_dir / "virtual_camera_feed.png"
+    if grabbers and grabbers[0].last is not None:
+        cv2.imwrite(str(feed), grabbers[0].last)
+    window.act_vcam.trigger()
+    return [shot, feed]
 
 
 def main(argv: list[str] | None = None) -> int:

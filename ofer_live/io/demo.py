@@ -33,6 +33,14 @@ ASTRONAUT_KEYPOINTS: np.ndarray = np.array(
     dtype=np.float64,
 )
 OCCLUDERS: tuple[str, ...] = ("hand", "sunglasses", "phone", "scarf")
+# What the audience sees in each part of the clip (``ofer-live gui --demo-loop`` shows it as a caption).
+CAPTIONS: dict[str | None, str] = {
+    None: "clean face: no patch should be marked",
+    "hand": "hand over the mouth: the detector marks it, the reconstructor fills the mouth in",
+    "sunglasses": "sunglasses: the detector marks the eye region",
+    "phone": "phone at the cheek: marked and reconstructed",
+    "scarf": "scarf over mouth and nose: marked and reconstructed",
+}
 SLIDE_S = 0.5  # slide-in and slide-out duration
 HOLD_S = 1.2  # time fully in place
 GAP_S = 0.8  # clean interval between occluders
@@ -151,6 +159,11 @@ class DemoClip:
                     return ev.name, 1.0
                 return ev.name, _smoothstep((total - local) / SLIDE_S)
         return None, 0.0
+
+    def caption(self, index: int) -> str:
+        """index -> what the audience sees in that frame (``CAPTIONS``): the occluder once it is half on."""
+        name, progress = self.occluder_at(index)
+        return CAPTIONS[name if progress >= 0.5 else None]
 
     # -- drawing ----------------------------------------------------------------------------------
     def frame(self, index: int) -> np.ndarray:

@@ -339,6 +339,23 @@ def _expand(box: tuple[int, int, int, int], scale: float, options: RenderOptions
     return x, y - extra_top, w + extra_right, h + extra_top + extra_bottom
 
 
+def draw_caption(frame_bgr: np.ndarray, text: str, large_text: bool = False) -> np.ndarray:
+    """frame_bgr: (H, W, 3) uint8 -> a copy with ``text`` on a dark band along the bottom edge (demo captions);
+    the text shrinks to fit the width."""
+    img = frame_bgr.copy()
+    h, w = img.shape[:2]
+    scale = text_scale(h, large_text) * 0.9
+    margin = max(4, round(8 * scale))
+    tw, th, _ = _text_size(text, scale)
+    if tw > w - 2 * margin:
+        scale *= (w - 2 * margin) / tw
+        tw, th, _ = _text_size(text, scale)
+    band = th + 2 * margin
+    _blend_rect(img, 0, h - band, w, h, (15, 15, 15), 0.7)
+    _put_text(img, text, ((w - tw) // 2, h - margin), scale, (255, 255, 255))
+    return img
+
+
 def draw(
     frame_bgr: np.ndarray,
     result: FrameResult | None,

@@ -307,3 +307,41 @@ def test_ema_weights_are_validated_saved_as_best_and_resume_exactly(data_root, t
     assert resumed["updates"] == 4
     for name, value in ema["shadow"].items():
         torch.testing.assert_close(resumed["shadow"][name], value, rtol=1e-5, atol=1e-6)
+
+
+def test_gray_input_makes_colour_and_its_gray_copy_agree():
+    import cv2
+
+    from ofer_live.training.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("expression_tiny", gray_input=True).eval()
+    colour = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    gray = np.stack([cv2.cvtColor(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB) for f in colour])
+    latents = torch.randn(3, 16, model.config.latent_dim)
+    with torch.no_grad():
+        a, _ = model(torch.from_numpy(colour), latents)
+        b, _ = model(torch.from_numpy(gray), latents)
+    torch.testing.assert_close(a, b, rtol=0, atol=0.02)  # OpenCV rounds the luma to uint8: < 0.5 grey level
+
+
+def test_export_option_flip_average_averages_the_mirror(data_root, tmp_path):
+    import onnxruntime as ort
+
+    from ofer_live.cli import main
+
+    run_training(tiny("expression", data_root, tmp_path / "cache", run={"epochs": 1}), tmp_path / "run")
+    assert main(["export", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "plain")]) == 0
+    assert main(["export", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "flip"),
+                 "--set", "flip_average=true"]) == 0
+    face = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    latents = np.random.default_rng(2).standard_normal((2, 16, 16)).astype(np.float32)
+    mirrored = latents.reshape(2, 4, 4, 16)[:, :, ::-1].reshape(2, 16, 16)
+
+    def logits(folder, f, z):
+        session = ort.InferenceSession(str(tmp_path / folder / "expression.onnx"), providers=["CPUExecutionProvider"])
+        return session.run(["logits"], {"face": f, "latents": np.ascontiguousarray(z)})[0]
+
+    expected = 0.5 * (logits("plain", face, latents) + logits("plain", face[:, :, ::-1].copy(), mirrored))
+    np.testing.assert_allclose(logits("flip", face, latents), expected, rtol=1e-4, atol=1e-5)
+    assert main(["export", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "bad"), "--set", "nope=1"]) == 2

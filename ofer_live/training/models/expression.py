@@ -96,6 +96,7 @@ class ExpressionNet(nn.Module):
         dropout: float = 0.3,
         num_classes: int = contracts.NUM_CLASSES,
         gray_input: bool = False,
+        flip_average: bool = False,
     ) -> None:
         super().__init__()
         if latent_mode not in LATENT_MODES:
@@ -109,6 +110,7 @@ class ExpressionNet(nn.Module):
         self.cam_stage = cam_stage
         self.latent_mode = latent_mode
         self.gray_input = gray_input
+        self.flip_average = flip_average
         n_tokens = patch_grid * patch_grid
         self.k = max(1, min(n_tokens, math.ceil(select_ratio * n_tokens)))
         self.normalize = Normalize()
@@ -209,8 +211,14 @@ class ExpressionNet(nn.Module):
 
     def forward(self, face: Tensor, latents: Tensor) -> tuple[Tensor, Tensor]:
         """face: (N, S, S, 3) uint8 RGB, latents: (N, G*G, D) -> (logits (N, 7) float32, cam (N, G, G) float32)."""
-        features = self.forward_features(to_unit_image(face), latents)
+        x = to_unit_image(face)
+        features = self.forward_features(x, latents)
         logits = self.forward_head(features)
+        if self.flip_average:  # test-time flip: average with the mirrored face (and mirrored latent grid)
+            n, t, d = latents.shape
+            g = self.patch_grid
+            mirrored = latents.reshape(n, g, g, d).flip(2).reshape(n, t, d)
+            logits = 0.5 * (logits + self.forward_head(self.forward_features(x.flip(3), mirrored)))
         if self.latent_mlp is None:
             # Keep the contract's ``latents`` input alive in the exported graph (its value does not matter).
             logits = logits + 0.0 * latents[:, :1, :1].reshape(-1, 1)
