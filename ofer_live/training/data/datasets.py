@@ -111,6 +111,11 @@ class OccludedFaces(Dataset):
         src = int(np.searchsorted(self._offsets, index, side="right") - 1)
         return src, int(self.sources[src].indices[index - self._offsets[src]])
 
+    def _donor_face(self, rng: np.random.Generator) -> np.ndarray:
+        """Another face of the dataset (skin and regions for synthetic hands and CutPaste): (S, S, 3) uint8."""
+        src, row = self.locate(int(rng.integers(len(self))))
+        return self.sources[src].store.get(row, self.size)
+
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         if not 0 <= index < len(self):
             raise IndexError(index)
@@ -121,7 +126,7 @@ class OccludedFaces(Dataset):
         if self.augment is not None:
             face = augment_face(face, rng, self.augment)
         if self.synth is not None:
-            occ = self.synth.sample(face, rng, self.occlusion_kind)
+            occ = self.synth.sample(face, rng, self.occlusion_kind, donor=lambda: self._donor_face(rng))
             image, coverage, alpha = occ.image, occ.coverage, occ.alpha
         else:
             alpha = np.zeros((self.size, self.size), np.float32)

@@ -20,6 +20,7 @@ Kinds of occlusion:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -516,6 +517,8 @@ class SynthConfig:
     procedural: float = 0.15
     irregular: float = 0.1
     random_patches: float = 0.1
+    hands: float = 0.0  # skin-filled hand silhouettes (training.data.skin_occluders)
+    cutpaste: float = 0.0  # soft regions cut from another face or the same face elsewhere
     random_proportion: tuple[float, float] = (0.05, 0.5)
     irregular_coverage: tuple[float, float] = (0.1, 0.4)
     second_cutout_p: float = 0.2
@@ -540,7 +543,7 @@ class Occluded:
 class OcclusionSynth:
     """Draws a training occlusion for an aligned face (seeded through the ``rng`` argument of ``sample``)."""
 
-    TYPES: tuple[str, ...] = ("clean", "cutout", "procedural", "irregular", "random_patches")
+    TYPES: tuple[str, ...] = ("clean", "cutout", "procedural", "irregular", "random_patches", "hands", "cutpaste")
 
     def __init__(
         self,
@@ -564,8 +567,10 @@ class OcclusionSynth:
         self.types = tuple(self.TYPES)
         self.probs = np.array([weights[t] / total for t in self.TYPES])
 
-    def sample(self, face: np.ndarray, rng: np.random.Generator, kind: str | None = None) -> Occluded:
-        """face: (S, S, 3) uint8 -> Occluded (the face itself with zero alpha for ``clean``)."""
+    def sample(self, face: np.ndarray, rng: np.random.Generator, kind: str | None = None,
+               donor: Callable[[], np.ndarray] | None = None) -> Occluded:
+        """face: (S, S, 3) uint8 -> Occluded (the face itself with zero alpha for ``clean``). ``donor()`` gives
+        another aligned face (skin for hands, regions for CutPaste); without it the face itself is used."""
         cfg = self.config
         kind = kind or self.types[int(rng.choice(len(self.types), p=self.probs))]
         size = face.shape[0]
@@ -581,6 +586,15 @@ class OcclusionSynth:
         elif kind == "procedural":
             occ = procedural_occluder(rng)
             image, alpha = paste_occluder(face, occ, self.layout, rng, cfg.paste)
+        elif kind in ("hands", "cutpaste"):
+            from ofer_live.training.data.skin_occluders import HAND_SIZE, cutpaste, skin_hand
+
+            other = donor() if donor is not None else face
+            if kind == "hands":
+                paste = dataclasses.replace(cfg.paste, anywhere_size=HAND_SIZE, color_strength=0.3)
+                image, alpha = paste_occluder(face, skin_hand(face, other, rng), self.layout, rng, paste)
+            else:
+                image, alpha = paste_occluder(face, cutpaste(face, other, rng), self.layout, rng, cfg.paste)
         elif kind == "irregular":
             alpha = irregular_mask(size, rng, cfg.irregular_coverage)
             image = fill_pixels(face, alpha, rng, cfg.fill_modes[int(rng.integers(len(cfg.fill_modes)))])
