@@ -165,6 +165,22 @@ class DemoClip:
         name, progress = self.occluder_at(index)
         return CAPTIONS[name if progress >= 0.5 else None]
 
+    def occluder_alpha(self, index: int) -> np.ndarray:
+        """index -> (H, W) float32 in [0, 1]: how much of each pixel the occluder covers (exact, anti-aliased
+        edges included; all zero in clean frames). The occluder is drawn on a black and on a white canvas: a pixel
+        it covers fully comes out the same on both."""
+        w, h = self.size
+        name, amount = self.occluder_at(index)
+        if name is None or amount <= 0.0:
+            return np.zeros((h, w), np.float32)
+        ev = next(e for e in self._events if e.name == name)
+        kps = self.face_keypoints(index).astype(np.float64)
+        black, white = np.zeros((h, w, 3), np.uint8), np.full((h, w, 3), 255, np.uint8)
+        self._draw_occluder(black, name, amount, ev.direction, kps)
+        self._draw_occluder(white, name, amount, ev.direction, kps)
+        gap = np.abs(white.astype(np.int16) - black.astype(np.int16)).max(axis=2)
+        return (1.0 - gap / 255.0).astype(np.float32)
+
     # -- drawing ----------------------------------------------------------------------------------
     def frame(self, index: int) -> np.ndarray:
         """index >= 0 -> (H, W, 3) BGR uint8 frame (deterministic)."""
@@ -281,6 +297,19 @@ class DemoClip:
                                     np.stack([xs[::-1], y0 + 0.12 + 0.04 * np.sin(xs[::-1] * 7.0)], -1)])
                 fill(pts(stripe), c2)
             outline(pts(band), tuple(0.6 * c for c in c1), 2)
+
+
+def write_demo_masks(path: str | Path, n_frames: int, fps: float = 30.0, size: tuple[int, int] = (640, 480),
+                     seed: int = 0) -> Path:
+    """Write the known occluder of every demo frame to ``path`` (.npz): ``alpha`` uint8 (N, H, W) (0-255 coverage),
+    ``occluder`` (N,) names ('' for clean frames), ``amount`` (N,) float32 (1 = fully on the face), ``fps``."""
+    clip = DemoClip(n_frames=n_frames, fps=fps, size=size, seed=seed)
+    alpha = np.stack([np.round(clip.occluder_alpha(i) * 255).astype(np.uint8) for i in range(n_frames)])
+    events = [clip.occluder_at(i) for i in range(n_frames)]
+    path = Path(path)
+    np.savez_compressed(path, alpha=alpha, occluder=np.array([name or "" for name, _ in events]),
+                        amount=np.array([amount for _, amount in events], np.float32), fps=np.float32(fps))
+    return path
 
 
 def write_demo_clip(

@@ -12,7 +12,8 @@ from ofer_live.pipeline.frame_pipeline import STAGES
 
 
 def test_bench_json(ofer, tiny_models_dir):
-    result = ofer("bench", "--frames", 4, "--warmup", 1, "--size", "320x240", "--json", "--models", tiny_models_dir)
+    result = ofer("bench", "--frames", 4, "--warmup", 1, "--size", "320x240", "--json", "--models", tiny_models_dir,
+                  "--occluder-seconds", "4")
     assert result.code == 0, result.err
     report = json.loads(result.out)
     assert report["frames"] == 4 and report["warmup"] == 1 and report["frame_size"] == [320, 240]
@@ -22,10 +23,15 @@ def test_bench_json(ofer, tiny_models_dir):
         assert 0 <= stats["median_ms"] <= stats["p95_ms"] + 1e-9
     assert report["fps"] > 0 and report["peak_rss_mb"] > 10
     assert report["face_size"] == 32 and 0.0 <= report["face_rate"] <= 1.0
+    occluders = report["demo_occluders"]  # 4 s of the clip: clean frames and at least its first occluder
+    assert "clean face" in occluders and len(occluders) >= 2
+    for name, entry in occluders.items():
+        assert entry["frames"] > 0 and 0.0 <= entry["flagged"] <= 1.0
+        assert name == "clean face" or 0.0 <= entry["beside"] <= 1.0
 
 
 def test_bench_table(ofer, tiny_models_dir):
-    result = ofer("bench", "--frames", 3, "--warmup", 0, "--models", tiny_models_dir)
+    result = ofer("bench", "--frames", 3, "--warmup", 0, "--models", tiny_models_dir, "--occluder-seconds", "0")
     assert result.code == 0, result.err
     for stage in STAGES:
         assert any(line.startswith(stage) for line in result.out.splitlines()), stage
@@ -35,7 +41,8 @@ def test_bench_table(ofer, tiny_models_dir):
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
-    [(["--frames", "0"], "--frames"), (["--size", "big"], "--size"), (["--warmup", "-1"], "--warmup")],
+    [(["--frames", "0"], "--frames"), (["--size", "big"], "--size"), (["--warmup", "-1"], "--warmup"),
+     (["--occluder-seconds", "-1"], "--occluder-seconds")],
 )
 def test_bench_bad_flags(ofer, one_line_error, tiny_models_dir, args, fragment):
     one_line_error(ofer("bench", *args, "--models", tiny_models_dir), fragment)

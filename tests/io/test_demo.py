@@ -105,3 +105,40 @@ def test_demo_command_unwritable_output(tmp_path, capsys):
 
     assert main(["demo", "-o", str(tmp_path / "no" / "x.avi")]) == 2
     assert "video folder does not exist" in capsys.readouterr().err
+
+
+def test_occluder_alpha_is_the_drawn_occluder(tmp_path):
+    import numpy as np
+
+    from ofer_live.io.demo import DemoClip, write_demo_masks
+
+    clip = DemoClip(n_frames=400, fps=30.0, size=(320, 240))
+    clean = [i for i in range(400) if clip.occluder_at(i)[0] is None]
+    full = [i for i in range(400) if clip.occluder_at(i)[1] == 1.0]
+    assert clean and full
+    assert clip.occluder_alpha(clean[0]).max() == 0.0
+    for i in full[::20]:
+        alpha = clip.occluder_alpha(i)
+        assert alpha.dtype == np.float32 and 0.0 <= alpha.min() and alpha.max() == 1.0
+        assert 0.005 < (alpha > 0.5).mean() < 0.2  # a face-sized object in a 320x240 frame
+    masks = write_demo_masks(tmp_path / "masks.npz", n_frames=60, fps=30.0, size=(320, 240))
+    with np.load(masks) as data:
+        assert data["alpha"].shape == (60, 240, 320) and data["alpha"].dtype == np.uint8
+        names = [str(n) for n in data["occluder"]]
+        for i in range(60):
+            assert names[i] == (clip.occluder_at(i)[0] or "")
+            np.testing.assert_array_equal(data["alpha"][i], np.round(clip.occluder_alpha(i) * 255).astype(np.uint8))
+
+
+def test_demo_command_writes_masks(tmp_path, capsys):
+    import numpy as np
+
+    from ofer_live.cli import main
+
+    assert main(["demo", "-o", str(tmp_path / "d.avi"), "--seconds", "1", "--fps", "10", "--size", "160x120",
+                 "--masks", str(tmp_path / "m.npz")]) == 0
+    assert "the occluder of each of the 10 frames" in capsys.readouterr().out
+    with np.load(tmp_path / "m.npz") as data:
+        assert data["alpha"].shape == (10, 120, 160)
+    assert main(["demo", "-o", str(tmp_path / "e.avi"), "--masks", str(tmp_path / "m.png")]) == 2
+    assert "--masks must name a .npz file" in capsys.readouterr().err
