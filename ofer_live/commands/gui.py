@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ofer_live.errors import UserError
-    from ofer_live.gui.sources import check_output_dir, normalize_source
+    from ofer_live.gui.sources import normalize_source
+    from ofer_live.io.paths import check_output_dir
     from ofer_live.io.virtual_camera import parse_size
 
     config = config_from_args(args)

@@ -1,4 +1,8 @@
-"""`ofer-live video INPUT -o OUTPUT`: annotate a video file (and log per-frame results as JSONL)."""
+"""`ofer-live video INPUT -o OUTPUT`: annotate a video file (and log per-frame results as JSONL).
+
+`ofer-live video IN1 IN2 ... -o OUTDIR/` annotates many videos (``commands/_batch_video.py``): one video and one
+JSONL per input, ``--jobs`` processes, ``--shard K/N``, finished inputs skipped on a rerun, a summary table.
+"""
 
 from __future__ import annotations
 
@@ -14,18 +18,40 @@ HELP = "annotate a video file: write it with overlays (same frame count and fps)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "input",
+        "inputs",
+        nargs="+",
         metavar="INPUT",
-        help="video file to read; also demo:N (N frames of the built-in demo clip) or camera:N with --max-frames",
+        help="video file to read; also demo:N (N frames of the built-in demo clip) or camera:N with --max-frames; "
+        "several inputs (or -o naming a folder) annotate them all into that folder",
     )
     parser.add_argument(
         "-o",
         "--output",
         required=True,
-        type=Path,
         metavar="OUTPUT",
         help="annotated video to write (.avi: crash-safe MJPEG; .mp4/.mkv: OpenCV's FFmpeg writer); "
-        "same frame count, fps and size as INPUT",
+        "same frame count, fps and size as INPUT. With several inputs, or a name ending in '/': a folder "
+        "(made if missing), which gets <name>.avi and <name>.jsonl per input",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="several inputs: annotate N videos at once in N processes (default 1)",
+    )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="several inputs: process inputs K, K+N, K+2N, ... (1-based), so N machines or array jobs share a "
+        "corpus without coordination; the N shards together write what one run writes",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="several inputs: redo inputs whose outputs exist (finished ones are skipped otherwise, and a file "
+        "that this command did not finish is never overwritten without it)",
     )
     parser.add_argument(
         "--jsonl",
@@ -75,45 +101,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_runtime_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def annotate_video(
+    input_spec: str,
+    output: Path,
+    jsonl_path: Path | None,
+    config,
+    *,
+    max_frames: int | None = None,
+    no_overlay: bool = False,
+    progress: bool = True,
+    virtual_camera: bool = False,
+    virtual_camera_size: tuple[int, int] | None = None,
+    end_record: dict | None = None,
+) -> dict:
+    """Annotate one video: every frame through the pipeline into ``output`` (+ one JSONL line per frame).
+
+    ``end_record`` (batch mode) is written as the JSONL's last line once every frame is in, so a finished input can
+    be told from one cut off. Returns {"frames", "with_face", "ms_per_frame", "fps", "provider", "vcam_sent",
+    "vcam_device", "vcam_error"}. Raises UserError for an unreadable or endless input.
+    """
     from ofer_live.commands._progress import Progress
     from ofer_live.contracts import LABELS
     from ofer_live.errors import UserError
-    from ofer_live.io.paths import check_output_path, same_file
-    from ofer_live.io.recorder import SUPPORTED_EXTENSIONS, VideoRecorder
+    from ofer_live.io.recorder import VideoRecorder
     from ofer_live.io.results import JsonlWriter, frame_result_to_record
     from ofer_live.io.sources import open_source
-    from ofer_live.io.virtual_camera import VirtualCameraError, VirtualCameraSink, parse_size
+    from ofer_live.io.virtual_camera import VirtualCameraError, VirtualCameraSink
     from ofer_live.pipeline.frame_pipeline import FramePipeline
     from ofer_live.render.overlay import draw
 
-    if args.max_frames is not None and args.max_frames <= 0:
-        raise UserError(f"--max-frames must be a positive number, got {args.max_frames}")
-    config = config_from_args(
-        args,
-        smoothing=args.smoothing,
-        use_reconstruction=False if args.no_reconstruction else None,
-    )
-    output = check_output_path(args.output, "output video")
-    if output.suffix.lower() not in SUPPORTED_EXTENSIONS:
-        choices = ", ".join(sorted(SUPPORTED_EXTENSIONS))
-        raise UserError(f"unsupported video extension '{output.suffix}' for {output} (use {choices})")
-    jsonl_path = check_output_path(args.jsonl, "JSONL file") if args.jsonl is not None else None
-    for path, what in ((output, "output video"), (jsonl_path, "JSONL file")):
-        if path is not None and Path(args.input).exists() and same_file(path, args.input):
-            raise UserError(f"the {what} {path} would overwrite the input")
-    if jsonl_path is not None and same_file(jsonl_path, output):
-        raise UserError(f"--jsonl and -o name the same file: {output}")
-    vcam_size = parse_size(args.virtual_camera_size) if args.virtual_camera_size else None
-    if vcam_size is not None and not args.virtual_camera:
-        raise UserError("--virtual-camera-size needs --virtual-camera")
-
-    with open_source(args.input) as source:
-        if args.max_frames is None and (source.is_live or source.frame_count is None and source.name == "demo"):
-            raise UserError(f"{args.input} never ends; give --max-frames N (or use demo:N for N demo frames)")
+    with open_source(input_spec) as source:
+        if max_frames is None and (source.is_live or source.frame_count is None and source.name == "demo"):
+            raise UserError(f"{input_spec} never ends; give --max-frames N (or use demo:N for N demo frames)")
         total = source.frame_count
-        if args.max_frames is not None:
-            total = min(total, args.max_frames) if total else args.max_frames
+        if max_frames is not None:
+            total = min(total, max_frames) if total else max_frames
         pipeline = FramePipeline.create(config)
         recorder = jsonl = vcam = None
         frames = with_face = 0
@@ -121,15 +143,16 @@ def run(args: argparse.Namespace) -> int:
         try:
             recorder = VideoRecorder(output, source.fps, source.size)
             jsonl = JsonlWriter(jsonl_path) if jsonl_path is not None else None
-            if args.virtual_camera:
+            if virtual_camera:
                 try:
-                    vcam = VirtualCameraSink(vcam_size or source.size, source.fps, keep_all=True, pace=True)
+                    vcam = VirtualCameraSink(virtual_camera_size or source.size, source.fps, keep_all=True,
+                                             pace=True)
                 except VirtualCameraError as exc:
                     print(f"ofer-live: warning: {exc} Writing {output} without it.", file=sys.stderr)
-            with Progress(total, "frames", enabled=not args.no_progress) as progress:
+            with Progress(total, "frames", enabled=progress) as bar:
                 for frame in source:
                     result = pipeline.process(frame.image, frame.index, frame.time_s)
-                    image = frame.image if args.no_overlay else draw(frame.image, result, config.render)
+                    image = frame.image if no_overlay else draw(frame.image, result, config.render)
                     recorder.write(image)
                     if vcam is not None:
                         vcam.send(image)
@@ -138,9 +161,11 @@ def run(args: argparse.Namespace) -> int:
                     frames += 1
                     with_face += bool(result.faces)
                     total_ms += result.timings_ms.get("total", 0.0)
-                    progress.update()
-                    if args.max_frames is not None and frames >= args.max_frames:
+                    bar.update()
+                    if max_frames is not None and frames >= max_frames:
                         break
+            if jsonl is not None and end_record is not None and frames:
+                jsonl.write({**end_record, "frames": frames})
         finally:
             if vcam is not None:
                 vcam.close()
@@ -151,14 +176,59 @@ def run(args: argparse.Namespace) -> int:
             pipeline.close()
         fps = source.fps
     if frames == 0:
-        raise UserError(f"{args.input}: no readable frames")
+        raise UserError(f"{input_spec}: no readable frames")
+    return {"frames": frames, "with_face": with_face, "ms_per_frame": total_ms / frames, "fps": fps,
+            "provider": pipeline.provider, "vcam_sent": vcam.sent if vcam else None,
+            "vcam_device": vcam.device if vcam else None, "vcam_error": vcam.error if vcam else None}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ofer_live.errors import UserError
+    from ofer_live.io.paths import check_output_path, same_file
+    from ofer_live.io.recorder import SUPPORTED_EXTENSIONS
+    from ofer_live.io.virtual_camera import parse_size
+
+    if args.max_frames is not None and args.max_frames <= 0:
+        raise UserError(f"--max-frames must be a positive number, got {args.max_frames}")
+    config = config_from_args(
+        args,
+        smoothing=args.smoothing,
+        use_reconstruction=False if args.no_reconstruction else None,
+    )
+    vcam_size = parse_size(args.virtual_camera_size) if args.virtual_camera_size else None
+    if vcam_size is not None and not args.virtual_camera:
+        raise UserError("--virtual-camera-size needs --virtual-camera")
+    if len(args.inputs) > 1 or str(args.output).endswith(("/", "\\")):
+        from ofer_live.commands._batch_video import run_batch
+
+        return run_batch(args, config)
+    for flag, given in (("--jobs", args.jobs != 1), ("--shard", args.shard), ("--overwrite", args.overwrite)):
+        if given:
+            raise UserError(f"{flag} applies to several inputs written into a folder (-o DIR/)")
+    input_spec = args.inputs[0]
+    output = check_output_path(args.output, "output video")
+    if output.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        choices = ", ".join(sorted(SUPPORTED_EXTENSIONS))
+        raise UserError(f"unsupported video extension '{output.suffix}' for {output} (use {choices})")
+    jsonl_path = check_output_path(args.jsonl, "JSONL file") if args.jsonl is not None else None
+    for path, what in ((output, "output video"), (jsonl_path, "JSONL file")):
+        if path is not None and Path(input_spec).exists() and same_file(path, input_spec):
+            raise UserError(f"the {what} {path} would overwrite the input")
+    if jsonl_path is not None and same_file(jsonl_path, output):
+        raise UserError(f"--jsonl and -o name the same file: {output}")
+
+    stats = annotate_video(input_spec, output, jsonl_path, config, max_frames=args.max_frames,
+                           no_overlay=args.no_overlay, progress=not args.no_progress,
+                           virtual_camera=args.virtual_camera, virtual_camera_size=vcam_size)
+    frames = stats["frames"]
     summary = (
-        f"wrote {frames} frames at {fps:g} fps to {output}"
+        f"wrote {frames} frames at {stats['fps']:g} fps to {output}"
         + (f" and {frames} lines to {jsonl_path}" if jsonl_path is not None else "")
-        + (f"; sent {vcam.sent} frames to the virtual camera {vcam.device}" if vcam is not None else "")
-        + (f" (it stopped: {vcam.error})" if vcam is not None and vcam.error else "")
-        + f"; faces in {100.0 * with_face / frames:.0f}% of frames; "
-        f"{total_ms / frames:.1f} ms/frame on {pipeline.provider}"
+        + (f"; sent {stats['vcam_sent']} frames to the virtual camera {stats['vcam_device']}"
+           if stats["vcam_sent"] is not None else "")
+        + (f" (it stopped: {stats['vcam_error']})" if stats["vcam_error"] else "")
+        + f"; faces in {100.0 * stats['with_face'] / frames:.0f}% of frames; "
+        f"{stats['ms_per_frame']:.1f} ms/frame on {stats['provider']}"
     )
     print(summary)
     return 0

@@ -30,7 +30,6 @@ from ofer_live.gui.settings import TOGGLE_DEFAULTS, AppSettings, StoredSettings
 from ofer_live.gui.sources import (
     AUTO,
     DEMO,
-    check_output_dir,
     default_output_dir,
     describe_source,
     normalize_source,
@@ -45,6 +44,7 @@ from ofer_live.gui.workers import (
     RecorderWorker,
     SourceInfo,
 )
+from ofer_live.io.paths import check_output_dir
 from ofer_live.types import FaceResult
 
 log = logging.getLogger(__name__)

@@ -7,14 +7,10 @@ The app adds ``auto``: the first working camera, else the demo clip.
 from __future__ import annotations
 
 import glob
-import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-from ofer_live.errors import OutputError
 
 AUTO = "auto"
 DEMO = "demo"
@@ -73,29 +69,6 @@ def default_output_dir() -> Path:
     """Where recordings and snapshots go unless the user chose a folder."""
     videos = Path.home() / "Videos"
     return (videos if videos.is_dir() else Path.home()) / "ofer_live"
-
-
-def check_output_dir(path: str | Path) -> Path:
-    """Create ``path`` if needed and prove it is writable (a real test file); raise OutputError otherwise.
-
-    Done before any recording starts, so an unwritable folder is refused up front with a message.
-    """
-    path = Path(path).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise OutputError(f"cannot use output folder {path}: {reason}") from None
-    if not path.is_dir():
-        raise OutputError(f"cannot use output folder {path}: not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".ofer_live_write_test_", dir=path)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise OutputError(f"output folder {path} is not writable: {reason}") from None
-    return path.resolve()
 
 
 def timestamped_stem(prefix: str = "ofer_live", directory: Path | None = None) -> str:

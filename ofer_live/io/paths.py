@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import IO
 
@@ -52,3 +53,26 @@ def open_output(path: str | Path, mode: str = "wb", what: str = "output", **kwar
         raise OutputError(f"cannot write {what} {p}: permission denied") from None
     except OSError as exc:
         raise OutputError(f"cannot write {what} {p}: {exc.strerror or exc}") from None
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """Create ``path`` if needed and prove it is writable (a real test file); raise OutputError otherwise.
+
+    Done before any recording starts, so an unwritable folder is refused up front with a message.
+    """
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"cannot use output folder {path}: {reason}") from None
+    if not path.is_dir():
+        raise OutputError(f"cannot use output folder {path}: not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ofer_live_write_test_", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"output folder {path} is not writable: {reason}") from None
+    return path.resolve()

@@ -10,11 +10,11 @@ from ofer_live.errors import OutputError
 from ofer_live.gui.display import NO_DISPLAY_HINT, display_problem
 from ofer_live.gui.sources import (
     camera_index,
-    check_output_dir,
     describe_source,
     normalize_source,
     timestamped_stem,
 )
+from ofer_live.io.paths import check_output_dir
 
 
 @pytest.mark.parametrize(
