@@ -118,7 +118,7 @@ def process(job: Job, config: AppConfig, options: dict[str, Any]) -> dict[str, A
             "seconds": time.time() - start, "video": str(job.video)}
 
 
-def run_batch(args: argparse.Namespace, config: AppConfig) -> int:
+def run_batch(args: argparse.Namespace, config: AppConfig, camera: dict[str, Any] | None = None) -> int:
     """The batch mode of ``ofer-live video`` (see module docstring)."""
     from ofer_live.io.paths import check_output_dir
 
@@ -140,7 +140,7 @@ def run_batch(args: argparse.Namespace, config: AppConfig) -> int:
                                            "this command; pass --overwrite to replace it"}))
         else:
             todo.append(job)
-    options = {"max_frames": args.max_frames, "no_overlay": args.no_overlay}
+    options = {"max_frames": args.max_frames, "no_overlay": args.no_overlay, **(camera or {})}
     if args.jobs > 1 and config.runtime.intra_op_threads == 0:  # share the cores between the processes
         threads = max(1, (os.cpu_count() or 2) // args.jobs)
         config = replace(config, runtime=replace(config.runtime, intra_op_threads=threads))

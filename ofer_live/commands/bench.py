@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ofer_live.commands.common import add_runtime_arguments, config_from_args
+from ofer_live.commands.common import add_runtime_arguments, config_from_args, parse_size
 
 NAME = "bench"
 HELP = "benchmark the pipeline on the built-in demo clip: per-stage median/p95 latency, FPS, peak RSS, provider"
@@ -51,18 +51,6 @@ def peak_rss_mb() -> float | None:
         return getattr(info, "peak_wset", info.rss) / 1e6
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6  # bytes on macOS, KiB on Linux
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    from ofer_live.errors import UserError
-
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--size must look like 640x480, got {text!r}") from None
-    if w < 64 or h < 64:
-        raise UserError(f"--size must be at least 64x64, got {text}")
-    return w, h
 
 
 def summarise(timings: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -138,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--warmup must be 0 or more, got {args.warmup}")
     if args.occluder_seconds < 0:
         raise UserError(f"--occluder-seconds must be 0 or more, got {args.occluder_seconds}")
-    size = _parse_size(args.size)
+    size = parse_size(args.size, smallest=64)
     config = config_from_args(args)
     fps_clip = 30.0
     n_clip = min(args.frames + args.warmup, _MAX_CLIP_FRAMES)

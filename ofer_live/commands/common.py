@@ -46,6 +46,39 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_size(text: str, flag: str = "--size", smallest: int = 16, largest: int = 7680,
+               even: bool = False) -> tuple[int, int]:
+    """'WxH' (or 'W*H') -> (W, H); a one-line UserError naming ``flag`` for anything else, or sides outside
+    ``smallest``..``largest`` (odd sides too when ``even``: virtual cameras and some encoders need even sizes)."""
+    try:
+        w, h = (int(v) for v in text.lower().replace("*", "x").split("x"))
+    except ValueError:
+        raise UserError(f"bad {flag} {text!r}: use WIDTHxHEIGHT, e.g. 640x480") from None
+    if not (smallest <= w <= largest and smallest <= h <= largest):
+        raise UserError(f"bad {flag} {text!r}: width and height must be between {smallest} and {largest}")
+    if even and (w % 2 or h % 2):
+        raise UserError(f"bad {flag} {text!r}: width and height must be even")
+    return w, h
+
+
+def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
+    """--camera-size, --camera-fps: what to ask of a camera source (the driver may give something else)."""
+    parser.add_argument("--camera-size", default=None, metavar="WxH",
+                        help="ask cameras for this frame size, e.g. 1280x720 (the status bar / summary shows what "
+                             "the driver really gives)")
+    parser.add_argument("--camera-fps", type=float, default=None, metavar="F",
+                        help="ask cameras for this frame rate (default: the driver's)")
+
+
+def camera_options(args: argparse.Namespace) -> dict:
+    """The camera flags -> {"camera_size": (w, h) | None, "camera_fps": float | None}; UserError when invalid."""
+    size = getattr(args, "camera_size", None)
+    fps = getattr(args, "camera_fps", None)
+    if fps is not None and not 0 < fps <= 240:
+        raise UserError(f"--camera-fps must be between 0 and 240, got {fps:g}")
+    return {"camera_size": parse_size(size, "--camera-size") if size else None, "camera_fps": fps}
+
+
 def config_from_args(args: argparse.Namespace, **pipeline_overrides: object) -> AppConfig:
     """Merge the TOML file (if any) with the runtime flags; flags win."""
     config = load_config(getattr(args, "config", None))

@@ -5,22 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ofer_live.commands.common import parse_size
 from ofer_live.errors import UserError
 
 NAME = "demo"
 HELP = "write the built-in demo clip (public-domain astronaut photo with moving occluders) to a video file"
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (640, 480); raises UserError for anything else."""
-    parts = text.lower().replace("*", "x").split("x")
-    try:
-        w, h = (int(p) for p in parts)
-    except ValueError:
-        raise UserError(f"bad --size '{text}': use WIDTHxHEIGHT, e.g. 640x480") from None
-    if w < 64 or h < 64 or w > 7680 or h > 4320:
-        raise UserError(f"bad --size '{text}': width and height must be between 64 and 7680x4320")
-    return w, h
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ofer_live.io.demo import write_demo_clip
 
-    size = parse_size(args.size)
+    size = parse_size(args.size, smallest=64)
     if not args.fps > 0 or args.fps > 240:
         raise UserError(f"bad --fps {args.fps:g}: use a value between 0 and 240")
     if not args.seconds > 0:

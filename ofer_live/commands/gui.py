@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ofer_live.commands.common import add_runtime_arguments, config_from_args
+from ofer_live.commands.common import (
+    add_camera_arguments,
+    add_runtime_arguments,
+    camera_options,
+    config_from_args,
+    parse_size,
+)
 
 NAME = "gui"
 HELP = "open the desktop app: live video with occlusion map, reconstruction and expression (the default command)"
@@ -48,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="play the built-in demo clip with captions that say what the audience sees (no camera needed)",
     )
+    add_camera_arguments(parser)
     add_runtime_arguments(parser)
 
 
@@ -63,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
     from ofer_live.errors import UserError
     from ofer_live.gui.sources import normalize_source
     from ofer_live.io.paths import check_output_dir
-    from ofer_live.io.virtual_camera import parse_size
 
     config = config_from_args(args)
     if args.demo_loop and args.source:
         raise UserError("--demo-loop plays the demo clip; drop --source")
-    vcam_size = parse_size(args.virtual_camera_size) if args.virtual_camera_size else None
+    vcam_size = (parse_size(args.virtual_camera_size, "--virtual-camera-size", even=True)
+                 if args.virtual_camera_size else None)
     record_dir = check_output_dir(Path(args.record)) if args.record else None  # OutputError: refused up front
     source = normalize_source(args.source) if args.source else None
 
@@ -84,5 +91,6 @@ def run(args: argparse.Namespace) -> int:
             virtual_camera=args.virtual_camera,
             virtual_camera_size=vcam_size,
             demo_loop=args.demo_loop,
+            **camera_options(args),
         )
     )

@@ -10,7 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from ofer_live.commands.common import add_runtime_arguments, config_from_args
+from ofer_live.commands.common import (
+    add_camera_arguments,
+    add_runtime_arguments,
+    camera_options,
+    config_from_args,
+    parse_size,
+)
 
 NAME = "video"
 HELP = "annotate a video file: write it with overlays (same frame count and fps) and optional JSONL results"
@@ -98,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="size of the virtual camera (default: the video's size); frames are fitted in, aspect kept",
     )
     parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar on stderr")
+    add_camera_arguments(parser)
     add_runtime_arguments(parser)
 
 
@@ -113,6 +120,8 @@ def annotate_video(
     virtual_camera: bool = False,
     virtual_camera_size: tuple[int, int] | None = None,
     end_record: dict | None = None,
+    camera_size: tuple[int, int] | None = None,
+    camera_fps: float | None = None,
 ) -> dict:
     """Annotate one video: every frame through the pipeline into ``output`` (+ one JSONL line per frame).
 
@@ -130,7 +139,7 @@ def annotate_video(
     from ofer_live.pipeline.frame_pipeline import FramePipeline
     from ofer_live.render.overlay import draw
 
-    with open_source(input_spec) as source:
+    with open_source(input_spec, camera_size, camera_fps) as source:
         if max_frames is None and (source.is_live or source.frame_count is None and source.name == "demo"):
             raise UserError(f"{input_spec} never ends; give --max-frames N (or use demo:N for N demo frames)")
         total = source.frame_count
@@ -186,7 +195,6 @@ def run(args: argparse.Namespace) -> int:
     from ofer_live.errors import UserError
     from ofer_live.io.paths import check_output_path, same_file
     from ofer_live.io.recorder import SUPPORTED_EXTENSIONS
-    from ofer_live.io.virtual_camera import parse_size
 
     if args.max_frames is not None and args.max_frames <= 0:
         raise UserError(f"--max-frames must be a positive number, got {args.max_frames}")
@@ -195,13 +203,15 @@ def run(args: argparse.Namespace) -> int:
         smoothing=args.smoothing,
         use_reconstruction=False if args.no_reconstruction else None,
     )
-    vcam_size = parse_size(args.virtual_camera_size) if args.virtual_camera_size else None
+    camera = camera_options(args)
+    vcam_size = (parse_size(args.virtual_camera_size, "--virtual-camera-size", even=True)
+                 if args.virtual_camera_size else None)
     if vcam_size is not None and not args.virtual_camera:
         raise UserError("--virtual-camera-size needs --virtual-camera")
     if len(args.inputs) > 1 or str(args.output).endswith(("/", "\\")):
         from ofer_live.commands._batch_video import run_batch
 
-        return run_batch(args, config)
+        return run_batch(args, config, camera)
     for flag, given in (("--jobs", args.jobs != 1), ("--shard", args.shard), ("--overwrite", args.overwrite)):
         if given:
             raise UserError(f"{flag} applies to several inputs written into a folder (-o DIR/)")
@@ -219,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
 
     stats = annotate_video(input_spec, output, jsonl_path, config, max_frames=args.max_frames,
                            no_overlay=args.no_overlay, progress=not args.no_progress,
-                           virtual_camera=args.virtual_camera, virtual_camera_size=vcam_size)
+                           virtual_camera=args.virtual_camera, virtual_camera_size=vcam_size, **camera)
     frames = stats["frames"]
     summary = (
         f"wrote {frames} frames at {stats['fps']:g} fps to {output}"

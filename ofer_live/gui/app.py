@@ -28,6 +28,8 @@ class LaunchOptions:
     virtual_camera: bool = False  # send the view to a virtual camera from the start
     virtual_camera_size: tuple[int, int] | None = None  # None: the source's size
     demo_loop: bool = False  # play the built-in demo clip with captions
+    camera_size: tuple[int, int] | None = None  # asked of cameras (the status bar shows what they give)
+    camera_fps: float | None = None
 
 
 def create_application(argv: list[str] | None = None) -> Any:
@@ -79,6 +81,13 @@ def build_window(options: LaunchOptions, **controller_kwargs: Any) -> Any:
 
     settings = AppSettings.open(options.settings_path)
     controller_kwargs.setdefault("virtual_camera_size", options.virtual_camera_size)
+    if options.camera_size is not None or options.camera_fps is not None:
+        import functools
+
+        from ofer_live.io.sources import open_source
+
+        controller_kwargs.setdefault("source_opener", functools.partial(
+            open_source, camera_size=options.camera_size, camera_fps=options.camera_fps))
     controller = AppController(options.config, settings, sensitivity_override=options.sensitivity, **controller_kwargs)
     controller.demo_captions = options.demo_loop
     window = MainWindow(controller)

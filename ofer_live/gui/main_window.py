@@ -319,6 +319,7 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.rec_status = QLabel("")
         self.rec_status.setObjectName("recLabel")
+        self.source_label = QLabel("")
         self.provider_label = QLabel("provider: –")
         self.display_label = QLabel("display – fps")
         self.inference_label = QLabel("inference – fps")
@@ -326,6 +327,7 @@ class MainWindow(QMainWindow):
         self.dropped_label = QLabel("dropped 0")
         for label in (
             self.rec_status,
+            self.source_label,
             self.provider_label,
             self.display_label,
             self.inference_label,
@@ -523,6 +525,8 @@ class MainWindow(QMainWindow):
         self._fill_sources(info.spec)
         w, h = info.size
         self.statusBar().showMessage(f"{info.name}: {w}×{h} at {info.fps:.0f} fps", 5000)
+        backend = f" ({info.backend})" if info.backend else ""
+        self.source_label.setText(f"{w}×{h} @ {info.fps:.0f} fps{backend}")  # what the source really gives
         self.setWindowTitle(f"ofer-live — {info.name}")
 
     @Slot(bool)

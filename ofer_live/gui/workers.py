@@ -116,6 +116,7 @@ class SourceInfo:
     is_live: bool
     frame_count: int | None
     generation: int
+    backend: str | None = None  # the camera's capture backend (V4L2, DirectShow, AVFoundation, ...)
 
 
 @dataclass(frozen=True, eq=False)
@@ -341,6 +342,7 @@ class CaptureWorker(QThread):
                 is_live=live,
                 frame_count=getattr(source, "frame_count", None),
                 generation=self._generation,
+                backend=getattr(source, "backend", None),
             )
             self.opened.emit(self.info)
             source = self._loop(source, spec, pending, fps, live)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,9 @@ from pathlib import Path
 # FFmpeg's own log lines ("moov atom not found", "overread 8") duplicate our one-line errors;
 # keep them quiet unless the user asked otherwise. Read by OpenCV when FFmpeg is first used.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# Windows: Media Foundation's hardware transforms make opening a webcam take 10-30 s (read when cv2 loads;
+# ofer_live/__init__.py sets it too, in case cv2 is imported before this module).
+os.environ.setdefault("OPENCV_VIDEOIO_MSMF_ENABLE_HW_TRANSFORMS", "0")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -39,6 +44,69 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
 DEMO_LOOP_FRAMES = 600  # the looping demo repeats every 20 s at 30 fps
+CAMERA_OPEN_TIMEOUT_S = 6.0  # a camera that has not opened by then is reported, never waited on
+
+
+def camera_backends(system: str | None = None) -> list[tuple[str, int]]:
+    """OpenCV capture backends to try for a camera on ``system`` (``platform.system()``), in order.
+
+    Windows: DirectShow first (Media Foundation can take 10-30 s to open a webcam), then Media Foundation;
+    macOS: AVFoundation; Linux: V4L2, then whatever OpenCV picks.
+    """
+    system = system or platform.system()
+    if system == "Windows":
+        return [("DirectShow", cv2.CAP_DSHOW), ("Media Foundation", cv2.CAP_MSMF)]
+    if system == "Darwin":
+        return [("AVFoundation", cv2.CAP_AVFOUNDATION)]
+    if system == "Linux":
+        return [("V4L2", cv2.CAP_V4L2), ("any", cv2.CAP_ANY)]
+    return [("any", cv2.CAP_ANY)]
+
+
+def _open_capture_with_timeout(index: int, backend: int, timeout_s: float) -> cv2.VideoCapture | None:
+    """``cv2.VideoCapture(index, backend)`` in a helper thread; None when it has not returned within
+    ``timeout_s`` (a stuck driver). A capture that opens after the deadline is released by the helper."""
+    result: dict[str, cv2.VideoCapture] = {}
+    abandoned = threading.Event()
+
+    def open_it() -> None:
+        with _quiet_opencv():
+            cap = cv2.VideoCapture(index, backend)
+        if abandoned.is_set():
+            cap.release()
+        else:
+            result["cap"] = cap
+
+    thread = threading.Thread(target=open_it, name=f"open-camera-{index}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        abandoned.set()
+        return None
+    return result.get("cap")
+
+
+def open_camera(index: int, timeout_s: float = CAMERA_OPEN_TIMEOUT_S,
+                system: str | None = None) -> tuple[cv2.VideoCapture, str]:
+    """Open camera ``index`` with the OS's backends in turn (``camera_backends``) within ``timeout_s`` in all.
+    -> (opened capture, backend name); InputError with one line that says why not."""
+    system = system or platform.system()
+    deadline = time.monotonic() + timeout_s
+    for name, backend in camera_backends(system):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        cap = _open_capture_with_timeout(index, backend, left)
+        if cap is None:
+            raise InputError(f"camera {index} did not open within {timeout_s:g} s (its driver did not answer; "
+                             "unplug and replug it, or close the program using it)")
+        if cap.isOpened():
+            return cap, name
+        cap.release()
+    if system == "Darwin":
+        raise InputError(f"camera {index} could not be opened: allow camera access for this program (or its "
+                         "terminal) in System Settings > Privacy & Security > Camera, then try again")
+    raise InputError(f"camera {index} could not be opened (not connected, or in use by another program)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +184,9 @@ class _CaptureSource(FrameSource):
 
 
 class CameraSource(_CaptureSource):
-    """An OpenCV camera. fps from the driver when it reports a sane value, else 30.
+    """An OpenCV camera, opened with the OS's backend (``open_camera``, within ``timeout_s``). ``size`` (w, h) and
+    ``fps`` are requested from the driver; ``size``/``fps``/``backend`` then hold what it actually gives (fps from
+    the driver when it reports a sane value, else 30).
 
     ``read()`` returns None when the camera stops delivering frames (e.g. unplugged) after
     ``max_failures`` consecutive failed grabs; the caller then reports it and may reopen.
@@ -129,16 +199,12 @@ class CameraSource(_CaptureSource):
         index: int = 0,
         size: tuple[int, int] | None = None,
         fps: float | None = None,
-        backend: int = cv2.CAP_ANY,
         max_failures: int = 5,
+        timeout_s: float = CAMERA_OPEN_TIMEOUT_S,
     ):
         self.index = int(index)
         self.name = f"camera:{self.index}"
-        with _quiet_opencv():
-            self._cap = cv2.VideoCapture(self.index, backend)
-        if not self._cap.isOpened():
-            self._cap.release()
-            raise InputError(f"camera {self.index} could not be opened (not connected, or in use by another program)")
+        self._cap, self.backend = open_camera(self.index, timeout_s)
         if size is not None:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
             self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
@@ -299,8 +365,10 @@ class DemoSource(FrameSource):
         return frame
 
 
-def open_source(spec: str | Path) -> FrameSource:
-    """'camera[:N]' | N | 'demo[:N]' | video path | image path | image folder -> an open FrameSource."""
+def open_source(spec: str | Path, camera_size: tuple[int, int] | None = None,
+                camera_fps: float | None = None) -> FrameSource:
+    """'camera[:N]' | N | 'demo[:N]' | video path | image path | image folder -> an open FrameSource.
+    ``camera_size`` (w, h) and ``camera_fps`` are asked of cameras (ignored by the other sources)."""
     text = str(spec).strip()
     if not text:
         raise InputError("empty source; use camera:N, demo, or a video/image path")
@@ -311,7 +379,7 @@ def open_source(spec: str | Path) -> FrameSource:
             index = int(index_text)
         except ValueError:
             raise InputError(f"bad camera source '{text}': use camera:N with N a number, e.g. camera:0") from None
-        return CameraSource(index)
+        return CameraSource(index, camera_size, camera_fps)
     if lower == "demo" or lower.startswith("demo:"):
         if ":" not in text:
             return DemoSource(loop=True)
@@ -324,7 +392,7 @@ def open_source(spec: str | Path) -> FrameSource:
         return DemoSource(n_frames=n)
     path = Path(text)
     if text.isdigit() and not path.exists():
-        return CameraSource(int(text))
+        return CameraSource(int(text), camera_size, camera_fps)
     if path.is_dir():
         images = iter_image_paths([path])
         if not images:

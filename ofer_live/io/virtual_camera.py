@@ -92,17 +92,6 @@ def open_backend(width: int, height: int, fps: float) -> Backend:
     return _PyVirtualCam(camera)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'WxH' -> (W, H); UserError for anything else (both even, 16..4096: what the backends accept)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"size must be WxH, e.g. 1280x720, got {text!r}") from None
-    if not (16 <= w <= 4096 and 16 <= h <= 4096) or w % 2 or h % 2:
-        raise UserError(f"size {w}x{h}: width and height must be even and between 16 and 4096")
-    return w, h
-
-
 def fit_into(frame_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """frame_bgr: (H, W, 3) uint8 -> (h, w, 3) uint8 of ``size`` = (w, h): scaled to fit, aspect kept, black bars."""
     w, h = size

@@ -79,6 +79,7 @@ def test_demo_loop_captions_follow_the_clip(make_window, qtbot):
     controller = window.controller
     qtbot.waitUntil(lambda: controller.source_info is not None, timeout=WAIT)
     assert not controller.demo_captions
+    assert window.source_label.text() == "640×480 @ 30 fps"  # what the source really gives, in the status bar
     window.act_demo_loop.trigger()  # Playback > Play the demo loop with captions
     qtbot.waitUntil(lambda: controller.source_info is not None and controller.annotated is not None
                     and controller.current_frame is not None and controller.current_frame.generation > 1,

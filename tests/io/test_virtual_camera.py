@@ -117,10 +117,12 @@ def test_a_backend_that_dies_is_reported_and_sending_stops():
 
 
 def test_size_flag():
-    assert vc.parse_size("1280x720") == (1280, 720)
+    from ofer_live.commands.common import parse_size
+
+    assert parse_size("1280x720", even=True) == (1280, 720)
     for bad in ("1280", "12x720", "1281x720", "axb"):
-        with pytest.raises(UserError):
-            vc.parse_size(bad)
+        with pytest.raises(UserError, match="--virtual-camera-size"):
+            parse_size(bad, "--virtual-camera-size", even=True)
 
 
 def test_video_command_sends_every_frame_to_the_virtual_camera(tiny_models_dir, tmp_path, monkeypatch, capsys):
