@@ -107,9 +107,33 @@ def _versions(report: _Report) -> None:
         report.problem("onnxruntime", "both onnxruntime and onnxruntime-gpu are installed; they clash, keep one")
 
 
+def cuda_advice(error: str | None) -> str:
+    """One sentence on why CUDA did not initialise, from ORT's probe error."""
+    import onnxruntime as ort
+
+    version = getattr(ort, "__version__", "?")
+    text = (error or "").lower()
+    if "cudnn" in text:
+        return (f"onnxruntime-gpu {version} cannot load the cuDNN it was built for ({error}); install the cuDNN "
+                "version its documentation lists for this release, or use --providers cpu")
+    if "libcu" in text or ("cuda" in text and ("version" in text or "driver" in text or "shared object" in text)):
+        return (f"onnxruntime-gpu {version} cannot load the CUDA runtime it was built for, or the NVIDIA driver is "
+                f"too old ({error}); install the matching CUDA libraries and driver, or use --providers cpu")
+    if error:
+        return f"no usable NVIDIA GPU or driver ({error})"
+    return "no usable NVIDIA GPU or driver"
+
+
 def _providers(report: _Report, requested: tuple[str, ...] | None) -> None:
     from ofer_live.errors import ModelError
-    from ofer_live.runtime.providers import CPU, CUDA, available_providers, provider_works, select_providers
+    from ofer_live.runtime.providers import (
+        CPU,
+        CUDA,
+        available_providers,
+        probe_error,
+        provider_works,
+        select_providers,
+    )
 
     report.section("ONNX Runtime providers")
     try:
@@ -124,8 +148,8 @@ def _providers(report: _Report, requested: tuple[str, ...] | None) -> None:
         if provider_works(name):
             report.row("", f"{name}: initialises")
         elif name == CUDA:
-            report.row("", f"{name}: listed but does NOT initialise (no GPU, or CUDA/cuDNN libraries missing); "
-                       "CPU is used")
+            advice = cuda_advice(probe_error(name))
+            report.row("", f"{name}: listed but does NOT initialise, so the CPU is used: {advice}")
         else:
             report.row("", f"{name}: does not initialise here")
     if CUDA not in available:

@@ -38,6 +38,42 @@ PROBE_MODEL = (
 )
 
 _lock = threading.Lock()
+_probe_errors: dict[str, str] = {}  # provider -> first line of ORT's error when its probe session failed
+
+# Aliases accepted on the command line (--providers cuda:1,cpu); full ORT names work too.
+ALIASES = {"cpu": CPU, "cuda": CUDA, "tensorrt": "TensorrtExecutionProvider", "openvino": "OpenVINOExecutionProvider",
+           "coreml": "CoreMLExecutionProvider", "dml": "DmlExecutionProvider"}
+# CUDA: pick cuDNN convolution algorithms by heuristic. ORT's default (EXHAUSTIVE) times every candidate for
+# every convolution when the session starts, which delays the first frame by seconds.
+CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
+
+
+def parse_provider(spec: str) -> tuple[str, dict[str, str]]:
+    """'cuda' | 'cuda:1' | 'CUDAExecutionProvider:1' | 'cpu' | any ORT name -> (ORT name, provider options).
+
+    ``:N`` selects device N (``device_id``) for CUDA; CUDA also gets ``CUDA_OPTIONS``. ModelError for a device
+    that is not a number, or a device on a provider that takes none."""
+    text = str(spec).strip()
+    name, sep, device = text.partition(":")
+    name = ALIASES.get(name.lower(), name)
+    options: dict[str, str] = dict(CUDA_OPTIONS) if name == CUDA else {}
+    if sep:
+        if name != CUDA:
+            raise ModelError(f"--providers {text}: only CUDA takes a device number (cuda:N)")
+        if not device.isdigit():
+            raise ModelError(f"--providers {text}: the device must be a number, e.g. cuda:1")
+        options["device_id"] = device
+    return name, options
+
+
+def ort_providers(specs: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
+    """Provider specs -> what ``onnxruntime.InferenceSession(providers=...)`` takes: (name, options) pairs."""
+    return [parse_provider(spec) for spec in specs]
+
+
+def probe_error(name: str) -> str | None:
+    """Why ``name`` did not initialise in its probe (ORT's first line), if it was probed and failed."""
+    return _probe_errors.get(parse_provider(name)[0])
 
 
 def _ort():
@@ -74,9 +110,11 @@ def session_options(intra_op_threads: int = 0):
 
 
 @functools.cache
-def provider_works(name: str) -> bool:
-    """True when a session created with ``[name]`` really runs on ``name`` (probe model, cached)."""
+def provider_works(spec: str) -> bool:
+    """True when a session created with ``spec`` (a provider name, ``cuda:N``) really runs on that provider
+    (probe model, cached). A failure's reason is kept for ``probe_error``."""
     ort = _ort()
+    name, options = parse_provider(spec)
     if name not in available_providers():
         return False
     if name == CPU:
@@ -85,25 +123,29 @@ def provider_works(name: str) -> bool:
     with _lock, contextlib.redirect_stdout(io.StringIO()) as printed:
         ort.set_default_logger_severity(_SILENT)
         try:
-            options = ort.SessionOptions()
-            options.log_severity_level = _SILENT
-            session = ort.InferenceSession(PROBE_MODEL, sess_options=options, providers=[name])
+            session_opts = ort.SessionOptions()
+            session_opts.log_severity_level = _SILENT
+            session = ort.InferenceSession(PROBE_MODEL, sess_options=session_opts, providers=[(name, options)])
             used = session.get_providers()
         except Exception as exc:  # ORT raises plain RuntimeError/Fail subclasses for any EP problem
-            log.debug("provider %s failed to initialise: %s", name, exc)
+            _probe_errors[name] = _shorten(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+            log.debug("provider %s failed to initialise: %s", spec, exc)
             return False
         finally:
             ort.set_default_logger_severity(_QUIET)
-            if printed.getvalue().strip():
-                log.debug("onnxruntime said while probing %s: %s", name, printed.getvalue().strip())
+            said = printed.getvalue().strip()
+            if said:
+                log.debug("onnxruntime said while probing %s: %s", spec, said)
     works = name in used
     if not works:
-        log.debug("provider %s is listed but a session fell back to %s", name, used)
+        lines = [line for line in said.splitlines() if line.strip()]
+        _probe_errors[name] = _shorten(lines[0]) if lines else f"a session fell back to {used[0]}"
+        log.debug("provider %s is listed but a session fell back to %s", spec, used)
     return works
 
 
 def select_providers(requested: Sequence[str] | None = None) -> list[str]:
-    """The providers to create sessions with, best first.
+    """The providers to create sessions with, best first (specs: ORT names, or ``cuda:N`` for GPU N).
 
     ``requested=None`` picks the best of DEFAULT_PREFERENCE that really initialises (the list then ends with
     the CPU provider; ORT also falls back to CPU for single nodes another provider cannot run). An explicit list is
@@ -119,7 +161,7 @@ def select_providers(requested: Sequence[str] | None = None) -> list[str]:
             chosen.append(CPU)
         return chosen
     names = [str(p).strip() for p in requested if str(p).strip()]
-    unknown = [p for p in names if p not in available]
+    unknown = [p for p in names if parse_provider(p)[0] not in available]
     if unknown:
         raise ModelError(
             f"execution provider {', '.join(unknown)} is not available in this onnxruntime build; "
@@ -128,7 +170,8 @@ def select_providers(requested: Sequence[str] | None = None) -> list[str]:
     working = [name for name in dict.fromkeys(names) if provider_works(name)]
     for name in dict.fromkeys(names):
         if working and name not in working:
-            log.warning("execution provider %s is installed but failed to initialise; using %s", name, working[0])
+            log.warning("execution provider %s is installed but failed to initialise (%s); using %s", name,
+                        probe_error(name) or "no reason given", working[0])
     if not working:
         usable = [p for p in available if provider_works(p)]
         raise ModelError(
@@ -145,7 +188,7 @@ def create_session(model: bytes | str, providers: Sequence[str], intra_op_thread
     quiet_ort_logs()
     try:
         return ort.InferenceSession(
-            model, sess_options=session_options(intra_op_threads), providers=list(providers)
+            model, sess_options=session_options(intra_op_threads), providers=ort_providers(providers)
         )
     except ModelError:
         raise

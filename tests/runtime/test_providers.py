@@ -27,15 +27,20 @@ class _FakeSession:
         return list(self._used)
 
 
-def _fake_gpu_build(monkeypatch, cuda_initialises: bool, raise_on_cuda: bool = False):
+def _fake_gpu_build(monkeypatch, cuda_initialises: bool, raise_on_cuda: bool = False, seen: list | None = None):
     real_session = ort.InferenceSession
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
 
+    def name(entry):
+        return entry[0] if isinstance(entry, tuple) else entry
+
     def session(model, sess_options=None, providers=None):
-        if providers and providers[0] == "CUDAExecutionProvider":
+        if seen is not None:
+            seen.append(list(providers or []))
+        if providers and name(providers[0]) == "CUDAExecutionProvider":
             if raise_on_cuda:
                 raise RuntimeError("CUDA failure 100: no CUDA-capable device is detected")
-            used = providers if cuda_initialises else ["CPUExecutionProvider"]
+            used = [name(p) for p in providers] if cuda_initialises else ["CPUExecutionProvider"]
             return _FakeSession(used)
         return real_session(model, sess_options=sess_options, providers=providers)
 
@@ -113,3 +118,35 @@ def test_session_options_do_not_spin_idle_threads():
     options = session_options(2)
     assert options.intra_op_num_threads == 2
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_provider_specs_and_cuda_options():
+    assert P.parse_provider("cpu") == ("CPUExecutionProvider", {})
+    assert P.parse_provider("cuda") == ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})
+    assert P.parse_provider("CUDA:1") == ("CUDAExecutionProvider",
+                                          {"cudnn_conv_algo_search": "HEURISTIC", "device_id": "1"})
+    assert P.parse_provider("CUDAExecutionProvider:2")[1]["device_id"] == "2"
+    with pytest.raises(ModelError, match="the device must be a number"):
+        P.parse_provider("cuda:x")
+    with pytest.raises(ModelError, match="only CUDA takes a device number"):
+        P.parse_provider("cpu:1")
+
+
+def test_cuda_device_reaches_the_session(monkeypatch):
+    seen = []
+    _fake_gpu_build(monkeypatch, cuda_initialises=True, seen=seen)
+    assert P.select_providers(("cuda:1", "cpu")) == ["cuda:1", "cpu"]
+    P.create_session(P.PROBE_MODEL, ["cuda:1", "cpu"])
+    assert seen[-1][0] == ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC", "device_id": "1"})
+    assert seen[-1][1] == ("CPUExecutionProvider", {})
+
+
+def test_why_cuda_failed_is_kept_and_explained(monkeypatch):
+    from ofer_live.commands.doctor import cuda_advice
+
+    _fake_gpu_build(monkeypatch, cuda_initialises=False, raise_on_cuda=True)
+    assert not P.provider_works("CUDAExecutionProvider")
+    assert "no CUDA-capable device" in P.probe_error("cuda")
+    advice = cuda_advice("libcudnn.so.9: cannot open shared object file: No such file or directory")
+    assert "cuDNN" in advice and "--providers cpu" in advice and "\n" not in advice
+    assert "CUDA runtime" in cuda_advice("libcublasLt.so.12: cannot open shared object file")
