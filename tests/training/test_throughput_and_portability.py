@@ -295,6 +295,7 @@ def test_ema_weights_are_validated_saved_as_best_and_resume_exactly(data_root, t
     best, last = load_checkpoint(tmp_path / "one" / "best.pt"), load_checkpoint(tmp_path / "one" / "last.pt")
     ema = last["extra"]["ema"]
     assert ema["updates"] == 2
+    assert "bn1.running_mean" in ema["shadow"]  # BatchNorm statistics are averaged with the weights they belong to
     for name, value in ema["shadow"].items():  # last.pt: live weights + the average; best.pt: the average
         torch.testing.assert_close(best["state_dict"][name], value)
     assert any(not torch.equal(last["state_dict"][k], v) for k, v in ema["shadow"].items())

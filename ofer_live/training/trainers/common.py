@@ -290,43 +290,52 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 
 class WeightEMA:
-    """An exponential moving average of a module's floating-point parameters (buffers, e.g. BatchNorm statistics,
-    are taken from the live module). The decay ramps up as min(decay, (1 + t) / (10 + t)) over the first steps.
+    """An exponential moving average of a module's floating-point state: parameters and float buffers alike
+    (BatchNorm running statistics must belong to the averaged weights, not to the live ones, or the averaged
+    net is validated with statistics of another net). The decay ramps up as min(decay, (1 + t) / (10 + t)).
 
-    ``swapped_in(module)`` temporarily puts the averaged weights into the module (validation, best.pt, export).
+    ``swapped_in(module)`` temporarily puts the averaged state into the module (validation, best.pt, export).
     """
 
     def __init__(self, module: nn.Module, decay: float) -> None:
         self.decay = decay
         self.updates = 0
-        self.shadow = {k: v.detach().clone().float() for k, v in module.named_parameters()}
+        self.shadow = {k: v.detach().clone().float() for k, v in _float_state(module).items()}
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for name, param in module.named_parameters():
-            self.shadow[name].mul_(d).add_(param.detach().float(), alpha=1 - d)
+        for name, value in _float_state(module).items():
+            self.shadow[name].mul_(d).add_(value.detach().float(), alpha=1 - d)
 
     @contextlib.contextmanager
     def swapped_in(self, module: nn.Module) -> Iterator[None]:
-        live = {k: v.detach().clone() for k, v in module.named_parameters()}
+        state = _float_state(module)
+        live = {k: v.detach().clone() for k, v in state.items()}
         with torch.no_grad():
-            for name, param in module.named_parameters():
-                param.copy_(self.shadow[name])
+            for name, value in state.items():
+                value.copy_(self.shadow[name])
         try:
             yield
         finally:
             with torch.no_grad():
-                for name, param in module.named_parameters():
-                    param.copy_(live[name])
+                for name, value in state.items():
+                    value.copy_(live[name])
 
     def state_dict(self) -> dict[str, Any]:
         return {"updates": self.updates, "shadow": {k: v.clone() for k, v in self.shadow.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a saved average; entries it lacks (float buffers, in averages saved before they were
+        averaged) start from the module's current values."""
         self.updates = int(state["updates"])
-        self.shadow = {k: v.clone().float() for k, v in state["shadow"].items()}
+        self.shadow.update({k: v.clone().float() for k, v in state["shadow"].items() if k in self.shadow})
+
+
+def _float_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The module's floating-point state tensors (parameters and buffers), sharing storage with the module."""
+    return {k: v for k, v in module.state_dict(keep_vars=True).items() if v.is_floating_point()}
 
 
 class Task:
