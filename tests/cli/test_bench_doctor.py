@@ -30,6 +30,14 @@ def test_bench_json(ofer, tiny_models_dir):
         assert name == "clean face" or 0.0 <= entry["beside"] <= 1.0
 
 
+def test_bench_several_faces(ofer, tiny_models_dir):
+    result = ofer("bench", "--frames", 3, "--warmup", 1, "--faces", 3, "--json", "--models", tiny_models_dir)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["faces_per_frame"] == 3 and report["mean_faces_found"] >= 2.5  # three astronauts side by side
+    assert report["demo_occluders"] == {}  # the per-occluder check needs one face per frame
+
+
 def test_bench_table(ofer, tiny_models_dir):
     result = ofer("bench", "--frames", 3, "--warmup", 0, "--models", tiny_models_dir, "--occluder-seconds", "0")
     assert result.code == 0, result.err
@@ -42,7 +50,7 @@ def test_bench_table(ofer, tiny_models_dir):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [(["--frames", "0"], "--frames"), (["--size", "big"], "--size"), (["--warmup", "-1"], "--warmup"),
-     (["--occluder-seconds", "-1"], "--occluder-seconds")],
+     (["--occluder-seconds", "-1"], "--occluder-seconds"), (["--faces", "5"], "--faces must be between 1 and 4")],
 )
 def test_bench_bad_flags(ofer, one_line_error, tiny_models_dir, args, fragment):
     one_line_error(ofer("bench", *args, "--models", tiny_models_dir), fragment)
