@@ -7,6 +7,7 @@ The app adds ``auto``: the first working camera, else the demo clip.
 from __future__ import annotations
 
 import glob
+import os
 import re
 import sys
 import time
@@ -23,17 +24,27 @@ def camera_index(spec: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def list_cameras(max_index: int = 9) -> list[int]:
+def list_cameras(max_index: int = 9, sysfs: str = "/sys/class/video4linux") -> list[int]:
     """Camera indices worth offering (no device is opened).
 
-    Linux: the /dev/videoN nodes that exist. Elsewhere: 0 and 1 (opening is the only probe there).
+    Linux: the /dev/videoN nodes that capture video. A webcam has two nodes, one for frames and one for metadata;
+    sysfs numbers them (``index`` 0 is the capture node), so metadata nodes, which never open as a camera, are
+    left out. Elsewhere: 0 and 1 (opening is the only probe there).
     """
     if sys.platform.startswith("linux"):
         found = []
         for node in glob.glob("/dev/video*"):
             match = re.match(r"^/dev/video(\d+)$", node)
-            if match and int(match.group(1)) <= max_index:
-                found.append(int(match.group(1)))
+            if not match or int(match.group(1)) > max_index:
+                continue
+            index_file = os.path.join(sysfs, f"video{match.group(1)}", "index")
+            try:
+                with open(index_file, encoding="ascii") as handle:
+                    if handle.read().strip() not in ("", "0"):
+                        continue  # a metadata node
+            except OSError:
+                pass  # no sysfs entry: keep it
+            found.append(int(match.group(1)))
         return sorted(found)
     return [0, 1]
 

@@ -164,3 +164,17 @@ def test_capture_loops_a_file_and_fails_on_a_pass_without_frames(qtbot):
     assert worker.frames_read == 10
     assert failures and "has no readable frames" in failures[0]
     assert worker.take_frame() is not None
+
+
+def test_camera_list_leaves_out_metadata_nodes(tmp_path, monkeypatch):
+    import sys as _sys
+
+    from ofer_live.gui import sources
+
+    monkeypatch.setattr(_sys, "platform", "linux")
+    nodes = ["/dev/video0", "/dev/video1", "/dev/video2", "/dev/video3", "/dev/video12"]
+    monkeypatch.setattr(sources.glob, "glob", lambda pattern: nodes)
+    for n, index in ((0, "0"), (1, "1"), (2, "0"), (3, "1")):  # two webcams: capture + metadata node each
+        (tmp_path / f"video{n}").mkdir()
+        (tmp_path / f"video{n}" / "index").write_text(index + "\n")
+    assert sources.list_cameras(sysfs=str(tmp_path)) == [0, 2]  # video12 is past max_index
