@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 
-import ofer_live.gui  # noqa: F401 - applies the PySide6 refcount workaround before pytest-qt creates the app
 from ofer_live.config import AppConfig, RuntimeConfig
 from ofer_live.errors import InputError
 
