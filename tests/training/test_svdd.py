@@ -110,3 +110,37 @@ def test_short_deep_sad_training_flags_pasted_patches():
         score = model(test)
     assert (score[labels > 0] > 1).all()  # every pasted patch is flagged
     assert (score[labels == 0] > 1).float().mean() < 0.2  # and most clean patches are not
+
+
+def test_per_position_radius_flags_the_same_share_everywhere(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+
+    from ofer_live.export.onnx_export import export_model, make_model_metadata
+    from ofer_live.training.models import create_model
+    from ofer_live.training.models.vit_svdd import calibrate_radius, calibrate_radius_per_position
+
+    gen = torch.Generator().manual_seed(0)
+    spread = torch.linspace(0.5, 4.0, 16)  # positions whose clean distances vary 8x more than others
+    clean = torch.rand(2000, 4, 4, generator=gen) * spread.reshape(4, 4)
+    per_position = calibrate_radius_per_position(clean, nu=0.05, shrink=0.0)
+    single = calibrate_radius(clean, nu=0.05)
+    fpr_per_position = (clean / per_position.reshape(4, 4) > 1).float().mean(dim=0)
+    fpr_single = (clean / single > 1).float().mean(dim=0)
+    assert float(fpr_per_position.max() - fpr_per_position.min()) < 0.02  # about nu at every position
+    assert float(fpr_single.max()) > 0.2 and float(fpr_single.min()) == 0.0  # one radius: the wide ones alarm
+    shrunk = calibrate_radius_per_position(clean, nu=0.05, shrink=0.25)
+    torch.testing.assert_close(shrunk, (0.75 * per_position + 0.25 * single).float())
+
+    model = create_model("vit_svdd_tiny", per_position_radius=True).eval()
+    model.set_radius(per_position)
+    torch.testing.assert_close(model.radius_sq, per_position)
+    path = export_model(model, "occlusion", tmp_path / "occlusion.onnx", make_model_metadata(model))
+    face = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8, generator=gen)
+    (onnx_score,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"face": face.numpy()})
+    with torch.no_grad():
+        expected = model(face).numpy()
+    np.testing.assert_allclose(onnx_score, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="has 3 values"):
+        model.set_radius(torch.ones(3))

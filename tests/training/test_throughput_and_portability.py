@@ -346,3 +346,21 @@ def test_export_option_flip_average_averages_the_mirror(data_root, tmp_path):
     expected = 0.5 * (logits("plain", face, latents) + logits("plain", face[:, :, ::-1].copy(), mirrored))
     np.testing.assert_allclose(logits("flip", face, latents), expected, rtol=1e-4, atol=1e-5)
     assert main(["export", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "bad"), "--set", "nope=1"]) == 2
+
+
+def test_detector_with_per_position_radius_trains_and_exports(data_root, tmp_path):
+    from ofer_live.export.bundle import export_runs
+    from ofer_live.training.onnx_weights import checkpoint_from_onnx
+
+    config = tiny("occlusion", data_root, tmp_path / "cache", run={"epochs": 1},
+                  model={"kwargs": {"per_position_radius": True}},
+                  synth={"hands": 0.3, "cutpaste": 0.2})
+    result = run_training(config, tmp_path / "occ")
+    ckpt = load_checkpoint(tmp_path / "occ" / "best.pt")
+    radius = ckpt["state_dict"]["radius_sq"]
+    assert radius.shape == (16,) and float(radius.min()) > 0
+    assert float(radius.mean()) == pytest.approx(result.last_val["radius_sq"], rel=1e-5)
+    export_runs([tmp_path / "occ"], tmp_path / "models")
+    back = checkpoint_from_onnx(tmp_path / "models" / "occlusion.onnx")  # the option survives the round trip
+    assert back["model_kwargs"] == {"per_position_radius": True}
+    torch.testing.assert_close(back["state_dict"]["radius_sq"], radius)

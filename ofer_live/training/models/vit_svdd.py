@@ -47,6 +47,7 @@ class ViTSVDD(nn.Module):
         proj_hidden: int = 192,
         rep_dim: int = 64,
         per_position_center: bool = True,
+        per_position_radius: bool = False,
     ) -> None:
         super().__init__()
         self.config = ModelConfig(contracts.OCCLUSION, face_size, patch_grid, latent_dim)
@@ -64,7 +65,8 @@ class ViTSVDD(nn.Module):
         )
         n_centers = patch_grid * patch_grid if per_position_center else 1
         self.register_buffer("center", torch.zeros(n_centers, rep_dim))
-        self.register_buffer("radius_sq", torch.ones(()))
+        # One R^2 for every position, or one per position (edges and the mouth vary more on clean faces).
+        self.register_buffer("radius_sq", torch.ones(patch_grid * patch_grid) if per_position_radius else torch.ones(()))
         self.register_buffer("center_initialized", torch.zeros((), dtype=torch.bool))
 
     # -- pieces -------------------------------------------------------------------------------------------------
@@ -89,11 +91,18 @@ class ViTSVDD(nn.Module):
         """face: (N, S, S, 3) uint8 RGB -> patch_score (N, G, G) float32."""
         return self.forward_head(self.forward_features(to_unit_image(face)))
 
-    def set_radius(self, radius_sq: float) -> None:
-        """Store R^2 (a positive float) in the buffer used by ``forward_head``."""
-        if not radius_sq > 0:
+    def set_radius(self, radius_sq: float | Tensor) -> None:
+        """Store R^2 in the buffer used by ``forward_head``: a positive float, or (G*G,) positive values for a
+        model with ``per_position_radius`` (a float then fills every position)."""
+        value = torch.as_tensor(radius_sq, dtype=self.radius_sq.dtype).reshape(-1)
+        if not bool((value > 0).all()):
             raise ValueError(f"radius_sq must be positive, got {radius_sq}")
-        self.radius_sq.fill_(float(radius_sq))
+        if value.numel() == 1:
+            self.radius_sq.fill_(float(value[0]))
+        elif value.numel() == self.radius_sq.numel():
+            self.radius_sq.copy_(value.reshape(self.radius_sq.shape))
+        else:
+            raise ValueError(f"radius_sq has {value.numel()} values, the model {self.radius_sq.numel()}")
 
     def load_encoder_from(self, encoder_state: dict[str, Tensor]) -> None:
         """Initialise the ViT encoder from another encoder's state dict (e.g. the MAE-trained reconstructor's
@@ -157,6 +166,21 @@ def calibrate_radius(distances: Tensor, nu: float = 0.05) -> float:
         raise ValueError("calibrate_radius needs at least one distance")
     r2 = float(torch.quantile(flat, 1.0 - nu))
     return max(r2, 1e-12)
+
+
+def calibrate_radius_per_position(distances: Tensor, nu: float = 0.05, shrink: float = 0.25) -> Tensor:
+    """distances: (N, G, G) or (N, P) squared distances of held-out clean patches -> R^2 per position (P,).
+
+    Each position's ``(1 - nu)`` quantile, pulled towards the global one by ``shrink`` (a quantile of N values
+    per position is noisy): R^2_p = (1 - shrink) q_p + shrink q. Positions that vary more on clean faces (the
+    mouth, the edges) get a larger radius, so they stop raising false alarms.
+    """
+    flat = distances.detach().reshape(distances.shape[0], -1).to(torch.float64)
+    if flat.shape[0] < 2:
+        raise ValueError("per-position calibration needs at least two faces")
+    per_position = torch.quantile(flat, 1.0 - nu, dim=0)
+    overall = calibrate_radius(flat, nu)
+    return ((1 - shrink) * per_position + shrink * overall).clamp(min=1e-12).to(torch.float32)
 
 
 @register_model

@@ -23,6 +23,7 @@ from ofer_live.training.data.occlusion_synth import OcclusionSynth, SynthConfig,
 from ofer_live.training.losses import deep_sad_loss
 from ofer_live.training.metrics import detection_metrics
 from ofer_live.training.models import calibrate_radius, create_model, init_center, to_unit_image
+from ofer_live.training.models.vit_svdd import calibrate_radius_per_position
 from ofer_live.training.presets import TrainConfig
 from ofer_live.training.trainers.common import DistInfo, Task, maybe_ddp, unwrap
 from ofer_live.training.trainers.setup import cache_settings, face_data, occluder_split
@@ -146,17 +147,24 @@ class OcclusionTask(Task):
         # Alternate faces calibrate R^2 / measure the clean false-positive rate (both data sets in each half).
         calibration, rest = clean[0::2], clean[1::2]
         calibration = calibration[: max(1, task.calibration_images)]
-        radius_sq = calibrate_radius(torch.from_numpy(calibration), nu=task.nu)
-        model.set_radius(radius_sq)
+        if model.radius_sq.numel() > 1:  # per-position R^2 (model option per_position_radius)
+            per_position = calibrate_radius_per_position(torch.from_numpy(calibration), nu=task.nu)
+            model.set_radius(per_position)
+            radius = per_position.numpy().reshape(self.grid, self.grid)
+            radius_sq = float(per_position.mean())
+        else:
+            radius_sq = calibrate_radius(torch.from_numpy(calibration), nu=task.nu)
+            model.set_radius(radius_sq)
+            radius = radius_sq
         out: dict[str, float] = {"radius_sq": radius_sq}
         rest = rest if len(rest) else clean
-        out["val_clean_fpr"] = float((rest / radius_sq > 1.0).mean())
+        out["val_clean_fpr"] = float((rest / radius > 1.0).mean())
         seen_d, seen_c = self.distances(self.val_seen, limit)
-        m = detection_metrics(seen_d / radius_sq, seen_c)
+        m = detection_metrics(seen_d / radius, seen_c)
         out.update({f"val_seen_{k}": v for k, v in m.items()})
         if self.val_heldout is not None:
             held_d, held_c = self.distances(self.val_heldout, limit)
-            m = detection_metrics(held_d / radius_sq, held_c)
+            m = detection_metrics(held_d / radius, held_c)
             out.update({f"val_heldout_{k}": v for k, v in m.items()})
         # The selection metric: F1 on seen kinds ignoring the partly covered band.
         out["val_seen_f1"] = out["val_seen_strict_f1"]
