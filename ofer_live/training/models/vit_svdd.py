@@ -66,7 +66,8 @@ class ViTSVDD(nn.Module):
         n_centers = patch_grid * patch_grid if per_position_center else 1
         self.register_buffer("center", torch.zeros(n_centers, rep_dim))
         # One R^2 for every position, or one per position (edges and the mouth vary more on clean faces).
-        self.register_buffer("radius_sq", torch.ones(patch_grid * patch_grid) if per_position_radius else torch.ones(()))
+        radius_shape = (patch_grid * patch_grid,) if per_position_radius else ()
+        self.register_buffer("radius_sq", torch.ones(radius_shape))
         self.register_buffer("center_initialized", torch.zeros((), dtype=torch.bool))
 
     # -- pieces -------------------------------------------------------------------------------------------------
