@@ -114,6 +114,9 @@ class OcclusionTask:
     anomaly_min_coverage: float = 0.5  # patches covered at least this much are labelled anomalies
     center_images: int = 2000  # clean faces for the initial centre
     calibration_images: int = 1000  # held-out clean faces for R^2
+    # ViT encoder start: "" (random) or a reconstructor (.onnx, checkpoint, run folder) whose MAE-style encoder,
+    # trained to fill masked faces, gives the detector face features (ignored with run.init_from)
+    encoder_init: str = ""
     select_metric: str = "val_seen_f1"  # checkpoint selection (seen kinds + procedural, valid faces)
 
 

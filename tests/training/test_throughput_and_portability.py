@@ -364,3 +364,21 @@ def test_detector_with_per_position_radius_trains_and_exports(data_root, tmp_pat
     back = checkpoint_from_onnx(tmp_path / "models" / "occlusion.onnx")  # the option survives the round trip
     assert back["model_kwargs"] == {"per_position_radius": True}
     torch.testing.assert_close(back["state_dict"]["radius_sq"], radius)
+
+
+def test_detector_encoder_from_a_shipped_reconstructor(data_root, tmp_path, tiny_models_dir):
+    from ofer_live.training.checkpoint import build_model, load_weights
+    from ofer_live.training.trainers.occlusion import OcclusionTask
+
+    spec = str(tiny_models_dir / "reconstructor.onnx")
+    task = OcclusionTask(tiny("occlusion", data_root, tmp_path / "cache", task={"encoder_init": spec}),
+                         torch.device("cpu"))
+    source = build_model(load_weights(spec)).encoder.state_dict()
+    own = task.model.encoder.state_dict()
+    shared = [k for k in own if k in source and own[k].shape == source[k].shape]
+    assert len(shared) == len(own)
+    assert all(torch.equal(own[k], source[k]) for k in shared)
+    assert f"encoder from {spec}" in task.trained_on
+    with pytest.raises(UserError, match="a reconstructor is needed"):
+        OcclusionTask(tiny("occlusion", data_root, tmp_path / "cache",
+                           task={"encoder_init": str(tiny_models_dir / "expression.onnx")}), torch.device("cpu"))

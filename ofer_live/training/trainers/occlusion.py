@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ofer_live.errors import UserError
 from ofer_live.training.data.datasets import AugmentConfig, OccludedFaces
 from ofer_live.training.data.occlusion_synth import OcclusionSynth, SynthConfig, template_layout
 from ofer_live.training.losses import deep_sad_loss
@@ -79,7 +80,24 @@ class OcclusionTask(Task):
         self.forward_module = maybe_ddp(_Distances(self.model), dist, device)
         self.optimizers = [self.adamw(unwrap(self.model).parameters())]
         self.threshold = 1.0
+        if config.task.encoder_init and not run.init_from:
+            self._init_encoder(config.task.encoder_init)
         self.load_initial_weights()
+
+    def _init_encoder(self, spec: str) -> None:
+        """The ViT encoder from a reconstructor (the paper's detector starts from a pre-trained ViT)."""
+        from ofer_live.training.checkpoint import build_model, load_weights
+
+        ckpt = load_weights(spec)
+        source = build_model(ckpt, spec)
+        if source.config.contract != "reconstructor":
+            raise UserError(f"task.encoder_init {spec}: a reconstructor is needed, got {ckpt['model_name']}")
+        try:
+            unwrap(self.model).load_encoder_from(source.encoder.state_dict())
+        except (ValueError, RuntimeError) as exc:
+            raise UserError(f"task.encoder_init {spec}: its encoder does not fit this detector ({exc})") from None
+        self.trained_on = f"{self.trained_on}; encoder from {spec}"
+        log.info("detector encoder initialised from %s", spec)
 
     # -- set-up --------------------------------------------------------------------------------------------------
     def _batches(self, dataset, limit: int, key: str = "face"):
