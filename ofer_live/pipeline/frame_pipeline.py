@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -63,20 +63,40 @@ def _identity_face(aligned: np.ndarray) -> Face:
     )
 
 
+@runtime_checkable
+class Finder(Protocol):
+    """What the pipeline needs of a face finder (``face.FaceFinder``, or a stand-in in tests)."""
+
+    def find(self, frame_bgr: np.ndarray) -> tuple[list[Face], list[tuple[int, int, int, int]]]:
+        """frame_bgr: (H, W, 3) uint8 -> (aligned faces, boxes of faces too small to analyse)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TwoStageFinder(Finder, Protocol):
+    """A finder whose detection and alignment can be timed apart (``face.FaceFinder``)."""
+
+    detector: Any
+
+    def from_detections(self, frame_bgr: np.ndarray, detections: Any
+                        ) -> tuple[list[Face], list[tuple[int, int, int, int]]]: ...
+
+
 class FramePipeline:
     """models + optional face finder + PipelineConfig -> FrameResult per frame.
 
-    finder: anything with ``find(frame_bgr) -> (list[Face], list[box])`` and ``close()`` (face.FaceFinder);
-    None for a pipeline that only serves ``process_aligned``.
+    finder: a ``Finder`` (``face.FaceFinder``); None for a pipeline that only serves ``process_aligned``.
     """
 
     def __init__(
         self,
         models: Models,
-        finder: Any | None = None,
+        finder: Finder | None = None,
         config: PipelineConfig | None = None,
         *,
-        finder_factory: Callable[[PipelineConfig], Any] | None = None,
+        finder_factory: Callable[[PipelineConfig], Finder] | None = None,
     ) -> None:
         from ofer_live.pipeline.smoothing import ProbabilitySmoother
 
@@ -105,7 +125,7 @@ class FramePipeline:
             if detect:
                 from ofer_live.face.finder import FaceFinder
 
-                def factory(cfg: PipelineConfig) -> Any:
+                def factory(cfg: PipelineConfig) -> Finder:
                     return FaceFinder(
                         face_size=models.face_size,
                         min_face_px=cfg.min_face_px,
@@ -236,7 +256,7 @@ class FramePipeline:
         timings = dict.fromkeys(STAGES, 0.0)
         start = time.perf_counter()
         finder = self.finder
-        if hasattr(finder, "detector") and hasattr(finder, "from_detections"):  # face.FaceFinder: time both halves
+        if isinstance(finder, TwoStageFinder):  # face.FaceFinder: time both halves
             detections = finder.detector.detect(frame_bgr)
             t_detected = time.perf_counter()
             faces, small = finder.from_detections(frame_bgr, detections)

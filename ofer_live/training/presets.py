@@ -88,7 +88,10 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ArchitectureSpec:
+    """The ``[model]`` section: a registered architecture name and its keyword overrides (not to be confused with
+    ``contracts.ModelSpec``, the I/O of an exported file)."""
+
     name: str = ""
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
@@ -166,7 +169,7 @@ class TrainConfig:
     preset: str
     run: RunConfig
     data: DataConfig
-    model: ModelSpec
+    model: ArchitectureSpec
     optim: OptimConfig
     synth: SynthConfig
     task: OcclusionTask | ReconstructorTask | ExpressionTask
@@ -248,7 +251,7 @@ def preset_config(preset: str, kind: str) -> TrainConfig:
     if kind not in MODEL_KINDS:
         raise UserError(f"unknown model {kind!r}; choose from {', '.join(MODEL_KINDS)}")
     base = TrainConfig(
-        kind=kind, preset=preset, run=RunConfig(), data=DataConfig(), model=ModelSpec(), optim=OptimConfig(),
+        kind=kind, preset=preset, run=RunConfig(), data=DataConfig(), model=ArchitectureSpec(), optim=OptimConfig(),
         synth=SynthConfig(), task=TASKS[kind](),
     )
     return apply_overrides(base, _preset_sections(preset, kind))
