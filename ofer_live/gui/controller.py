@@ -424,7 +424,8 @@ class AppController(QObject):
         if self.demo_captions and self._demo_clip is not None:
             from ofer_live.render.overlay import draw_caption
 
-            image = draw_caption(image, self._demo_clip.caption(frame.source_index), self.render_options.large_text)
+            index = frame.source_index % self._demo_clip.n_frames  # the demo source draws frame(index % n)
+            image = draw_caption(image, self._demo_clip.caption(index), self.render_options.large_text)
         self.annotated = image
         if self._vcam is not None:
             self._send_to_virtual_camera(frame, image, output)
