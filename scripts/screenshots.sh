@@ -16,4 +16,4 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 unset QT_QPA_PLATFORM
-exec xvfb-run -a -s "-screen 0 1600x900x24" "$PY" -m ofer_live.gui.screenshots "$@"
+exec xvfb-run -a -s "-screen 0 1600x900x24" "$PY" scripts/screenshots.py "$@"

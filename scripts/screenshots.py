@@ -3,7 +3,7 @@ demo loop (with what the camera receives), on the demo clip.
 
 Run it in a real window under Xvfb (``scripts/screenshots.sh`` does that), or offscreen:
 
-    python -m ofer_live.gui.screenshots [--models DIR | --tiny] [--out docs/screenshots]
+    python scripts/screenshots.py [--models DIR | --tiny] [--out docs/screenshots]
 
 ``--tiny`` exports the tiny random test models first (needs the ``train`` extra); the pictures then show the
 app working but the expressions and occlusion maps are random. With the trained models in ``exported_models/``
@@ -21,7 +21,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "docs" / "screenshots"
 
 
@@ -157,7 +157,7 @@ def _virtual_camera_shots(app: Any, window: Any, good_moment: Any, out_dir: Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ofer_live.gui.screenshots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python scripts/screenshots.py", description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=None, help="models folder (default: exported_models/)")
     parser.add_argument("--tiny", action="store_true", help="use freshly exported tiny random models")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
