@@ -49,11 +49,13 @@ run: install-run
 
 ## make test: install everything and run ruff, import-linter and pytest
 test: install-dev
+	$(BIN)/ruff format --check ofer_live tests benchmarks
 	$(BIN)/ruff check ofer_live tests benchmarks
 	$(BIN)/lint-imports
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
+	$(BIN)/ruff format --check ofer_live tests benchmarks
 	$(BIN)/ruff check ofer_live tests benchmarks
 	$(BIN)/lint-imports
 

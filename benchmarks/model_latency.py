@@ -72,8 +72,10 @@ def main() -> None:
             if args.json:
                 print(json.dumps(row))
                 continue
-            cells = [f"{row[f'{k}_median_ms']:8.2f} / {row[f'{k}_p95_ms']:7.2f}"
-                     for k in ("occlusion", "reconstructor", "expression")]
+            cells = [
+                f"{row[f'{k}_median_ms']:8.2f} / {row[f'{k}_p95_ms']:7.2f}"
+                for k in ("occlusion", "reconstructor", "expression")
+            ]
             print(f"{batch:>5} {threads or 'auto':>7}  " + "  ".join(cells) + f"  {row['provider']}")
 
 

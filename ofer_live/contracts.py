@@ -210,9 +210,7 @@ def check_io(
                 raise ContractError(f"{source}: {kind} '{tensor.name}' has dtype {dtype}, expected {tensor.dtype}")
             want = resolve_shape(tensor.shape, meta)
             if len(shape) != len(want):
-                raise ContractError(
-                    f"{source}: {kind} '{tensor.name}' has rank {len(shape)}, expected {len(want)}"
-                )
+                raise ContractError(f"{source}: {kind} '{tensor.name}' has rank {len(shape)}, expected {len(want)}")
             for axis, (got, exp) in enumerate(zip(shape, want, strict=True)):
                 dynamic = got is None or isinstance(got, str)
                 if exp is None:
@@ -221,6 +219,4 @@ def check_io(
                             f"{source}: {kind} '{tensor.name}' axis 0 (batch) is fixed at {got}, expected dynamic"
                         )
                 elif not dynamic and got != exp:
-                    raise ContractError(
-                        f"{source}: {kind} '{tensor.name}' axis {axis} is {got}, expected {exp}"
-                    )
+                    raise ContractError(f"{source}: {kind} '{tensor.name}' axis {axis} is {got}, expected {exp}")

@@ -27,9 +27,11 @@ def test_an_indirect_torch_import_in_the_app_layers_fails_the_linter(tmp_path):
     assert clean.returncode == 0, clean.stdout[-2000:]
     # gui/ -> a helper module -> training/ (which imports torch): no direct torch import anywhere in gui/.
     (tmp_path / "ofer_live" / "io" / "planted_helper.py").write_text(
-        "from ofer_live.training import checkpoint  # noqa: F401\n")
+        "from ofer_live.training import checkpoint  # noqa: F401\n"
+    )
     (tmp_path / "ofer_live" / "gui" / "planted.py").write_text(
-        "from ofer_live.io import planted_helper  # noqa: F401\n")
+        "from ofer_live.io import planted_helper  # noqa: F401\n"
+    )
     broken = _lint(tmp_path)
     assert broken.returncode != 0
     assert "No torch or timm outside training/ and export/ BROKEN" in broken.stdout

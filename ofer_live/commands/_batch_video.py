@@ -69,12 +69,14 @@ def plan(inputs: list[str], out_dir: Path, shard: tuple[int, int]) -> list[Job]:
     for spec in inputs:
         stem = output_stem(spec)
         if stem in seen:
-            raise UserError(f"{seen[stem]} and {spec} would both write {stem}{VIDEO_EXT}; rename one, or run them "
-                            "into separate folders")
+            raise UserError(
+                f"{seen[stem]} and {spec} would both write {stem}{VIDEO_EXT}; rename one, or run them "
+                "into separate folders"
+            )
         seen[stem] = spec
         jobs.append(Job(spec, out_dir / f"{stem}{VIDEO_EXT}", out_dir / f"{stem}.jsonl"))
     k, n = shard
-    return jobs[k - 1::n]
+    return jobs[k - 1 :: n]
 
 
 def is_finished(job: Job) -> bool:
@@ -105,17 +107,24 @@ def process(job: Job, config: AppConfig, options: dict[str, Any]) -> dict[str, A
     start = time.time()
     video, jsonl = _partial(job.video), _partial(job.jsonl)
     try:
-        stats = annotate_video(job.input, video, jsonl, config, progress=False,
-                               end_record={"end": True, "input": job.input}, **options)
+        stats = annotate_video(
+            job.input, video, jsonl, config, progress=False, end_record={"end": True, "input": job.input}, **options
+        )
     except UserError as exc:
         return {"input": job.input, "status": "failed", "reason": str(exc)}
     except Exception as exc:  # noqa: BLE001 - one bad input must not stop the others
         return {"input": job.input, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
     os.replace(video, job.video)
     os.replace(jsonl, job.jsonl)
-    return {"input": job.input, "status": "ok", "frames": stats["frames"],
-            "faces_pct": 100.0 * stats["with_face"] / stats["frames"], "ms_per_frame": stats["ms_per_frame"],
-            "seconds": time.time() - start, "video": str(job.video)}
+    return {
+        "input": job.input,
+        "status": "ok",
+        "frames": stats["frames"],
+        "faces_pct": 100.0 * stats["with_face"] / stats["frames"],
+        "ms_per_frame": stats["ms_per_frame"],
+        "seconds": time.time() - start,
+        "video": str(job.video),
+    }
 
 
 def run_batch(args: argparse.Namespace, config: AppConfig, camera: dict[str, Any] | None = None) -> int:
@@ -135,9 +144,16 @@ def run_batch(args: argparse.Namespace, config: AppConfig, camera: dict[str, Any
         if is_finished(job) and not args.overwrite:
             rows.append({"input": job.input, "status": "skipped", "reason": "finished earlier"})
         elif (job.video.exists() or job.jsonl.exists()) and not args.overwrite:
-            rows.append(_report({"input": job.input, "status": "failed",
-                                 "reason": f"{job.video.name} or {job.jsonl.name} exists and was not finished by "
-                                           "this command; pass --overwrite to replace it"}))
+            rows.append(
+                _report(
+                    {
+                        "input": job.input,
+                        "status": "failed",
+                        "reason": f"{job.video.name} or {job.jsonl.name} exists and was not finished by "
+                        "this command; pass --overwrite to replace it",
+                    }
+                )
+            )
         else:
             todo.append(job)
     options = {"max_frames": args.max_frames, "no_overlay": args.no_overlay, **(camera or {})}
@@ -145,8 +161,10 @@ def run_batch(args: argparse.Namespace, config: AppConfig, camera: dict[str, Any
         threads = max(1, (os.cpu_count() or 2) // args.jobs)
         config = replace(config, runtime=replace(config.runtime, intra_op_threads=threads))
     shard = f" (shard {args.shard})" if args.shard else ""
-    print(f"{len(jobs)} input(s){shard}: {len(todo)} to annotate into {out_dir}, "
-          f"{len(jobs) - len(todo)} not", file=sys.stderr)
+    print(
+        f"{len(jobs)} input(s){shard}: {len(todo)} to annotate into {out_dir}, {len(jobs) - len(todo)} not",
+        file=sys.stderr,
+    )
     if args.jobs == 1 or len(todo) <= 1:
         for job in todo:
             rows.append(_report(process(job, config, options)))
@@ -176,8 +194,10 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'input':<{width}}  {'status':<8} {'frames':>7} {'faces':>6} {'ms/frame':>9}  note")
     for r in rows:
         if r["status"] == "ok":
-            print(f"{r['input']:<{width}}  {'ok':<8} {r['frames']:>7} {r['faces_pct']:>5.0f}% "
-                  f"{r['ms_per_frame']:>9.1f}  {r['video']}")
+            print(
+                f"{r['input']:<{width}}  {'ok':<8} {r['frames']:>7} {r['faces_pct']:>5.0f}% "
+                f"{r['ms_per_frame']:>9.1f}  {r['video']}"
+            )
         else:
             print(f"{r['input']:<{width}}  {r['status']:<8} {'':>7} {'':>6} {'':>9}  {r['reason']}")
     counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}

@@ -34,12 +34,22 @@ def _metrics(labels: np.ndarray, preds: np.ndarray) -> dict[str, Any]:
     if n == 0:
         return {"n": 0, "accuracy": None, "macro_recall": None}
     recalls = {LABELS[c]: float((preds[labels == c] == c).mean()) for c in range(len(LABELS)) if (labels == c).any()}
-    return {"n": n, "accuracy": float((preds == labels).mean()), "macro_recall": float(np.mean(list(recalls.values()))),
-            "recall": recalls}
+    return {
+        "n": n,
+        "accuracy": float((preds == labels).mean()),
+        "macro_recall": float(np.mean(list(recalls.values()))),
+        "recall": recalls,
+    }
 
 
-def measure_input_paths(pipeline, images_gray: np.ndarray, labels: np.ndarray, colour_faces: np.ndarray,
-                        batch: int = 64, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def measure_input_paths(
+    pipeline,
+    images_gray: np.ndarray,
+    labels: np.ndarray,
+    colour_faces: np.ndarray,
+    batch: int = 64,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """images_gray: (N, h, w) uint8 labelled face crops, labels: (N,), colour_faces: (M, S, S, 3) uint8 RGB
     aligned colour faces -> the report dict (see module docstring)."""
     from ofer_live.face.crops import CropAligner
@@ -59,7 +69,7 @@ def measure_input_paths(pipeline, images_gray: np.ndarray, labels: np.ndarray, c
                 face, found[i] = aligner.align_crop(crops[i], size)
                 faces.append(face)
             results = pipeline.process_aligned(np.stack(faces))
-            crop_pred[start:start + len(faces)] = [r.label_index for r in results]
+            crop_pred[start : start + len(faces)] = [r.label_index for r in results]
     say(f"detection path: {n} faces")
     det_pred = np.full(n, -1)
     for i, crop in enumerate(crops):
@@ -72,19 +82,24 @@ def measure_input_paths(pipeline, images_gray: np.ndarray, labels: np.ndarray, c
     say(f"colour against gray: {len(colour_faces)} faces")
     colour_pred, gray_pred = [], []
     for start in range(0, len(colour_faces), batch):
-        part = colour_faces[start:start + batch]
+        part = colour_faces[start : start + batch]
         gray = np.stack([cv2.cvtColor(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB) for f in part])
         colour_pred += [r.label_index for r in pipeline.process_aligned(part)]
         gray_pred += [r.label_index for r in pipeline.process_aligned(gray)]
     agree = float(np.mean(np.array(colour_pred) == np.array(gray_pred))) if colour_pred else None
     return {
         "faces": n,
-        "crop_path": {**_metrics(labels, crop_pred), "aligned": int(found.sum()),
-                      "centre_cropped": int((~found).sum())},
+        "crop_path": {
+            **_metrics(labels, crop_pred),
+            "aligned": int(found.sum()),
+            "centre_cropped": int((~found).sum()),
+        },
         "detection_path": {**_metrics(labels[detected], det_pred[detected]), "found": int(detected.sum())},
-        "on_faces_both_find": {"n": int(both.sum()),
-                               "crop_accuracy": _metrics(labels[both], crop_pred[both])["accuracy"],
-                               "detection_accuracy": _metrics(labels[both], det_pred[both])["accuracy"]},
+        "on_faces_both_find": {
+            "n": int(both.sum()),
+            "crop_accuracy": _metrics(labels[both], crop_pred[both])["accuracy"],
+            "detection_accuracy": _metrics(labels[both], det_pred[both])["accuracy"],
+        },
         "colour_vs_gray": {"faces": len(colour_pred), "same_class": agree},
         "seconds": round(time.time() - t0, 1),
     }
@@ -98,20 +113,26 @@ def write_input_paths(report: dict[str, Any], out: Path) -> Path:
     """report -> out/input_paths.json and out/input_paths.md; returns the markdown path."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "input_paths.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    crop, det, both, colour = (report[k] for k in ("crop_path", "detection_path", "on_faces_both_find",
-                                                    "colour_vs_gray"))
+    crop, det, both, colour = (
+        report[k] for k in ("crop_path", "detection_path", "on_faces_both_find", "colour_vs_gray")
+    )
     lines = [
-        "# Input paths", "",
+        "# Input paths",
+        "",
         f"FER+ valid, {report['faces']} majority-labelled faces upscaled to {CROP_SIZE} px; models: "
-        f"{report.get('models_dir', '?')}.", "",
-        "| path | faces | accuracy | macro recall |", "|---|---|---|---|",
+        f"{report.get('models_dir', '?')}.",
+        "",
+        "| path | faces | accuracy | macro recall |",
+        "|---|---|---|---|",
         f"| crop (`images --aligned`): {crop['aligned']} aligned, {crop['centre_cropped']} centre-cropped "
         f"| {crop['n']} | {_pct(crop['accuracy'])} | {_pct(crop['macro_recall'])} |",
         f"| detection (`images`) | {det['n']} found | {_pct(det['accuracy'])} | {_pct(det['macro_recall'])} |",
         f"| crop, on the faces both find | {both['n']} | {_pct(both['crop_accuracy'])} | |",
-        f"| detection, on the faces both find | {both['n']} | {_pct(both['detection_accuracy'])} | |", "",
+        f"| detection, on the faces both find | {both['n']} | {_pct(both['detection_accuracy'])} | |",
+        "",
         f"Colour against gray: the predicted class is the same for {_pct(colour['same_class'])} of "
-        f"{colour['faces']} held-out UTKFace colour faces and their gray copies.", "",
+        f"{colour['faces']} held-out UTKFace colour faces and their gray copies.",
+        "",
     ]
     path = out / "input_paths.md"
     path.write_text("\n".join(lines), encoding="utf-8")

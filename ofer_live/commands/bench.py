@@ -19,9 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--frames", type=int, default=100, metavar="N", help="frames to time (default 100), after the warm-up"
     )
-    parser.add_argument(
-        "--warmup", type=int, default=10, metavar="N", help="untimed warm-up frames first (default 10)"
-    )
+    parser.add_argument("--warmup", type=int, default=10, metavar="N", help="untimed warm-up frames first (default 10)")
     parser.add_argument(
         "--size",
         default="640x480",
@@ -29,12 +27,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="demo clip frame size (default 640x480)",
     )
     parser.add_argument(
-        "--faces", type=int, default=1, metavar="N",
+        "--faces",
+        type=int,
+        default=1,
+        metavar="N",
         help="faces per frame, 1-4 (default 1): N demo clips with different occluder timings, cut to N strips "
         "around their faces and put side by side in one frame of --size",
     )
     parser.add_argument(
-        "--occluder-seconds", type=float, default=12.0, metavar="S",
+        "--occluder-seconds",
+        type=float,
+        default=12.0,
+        metavar="S",
         help="after the timing, run S seconds of the demo clip (one full cycle of its four occluders by default) "
         "and report, per occluder, the share of its patches the detector flags, and the share of clean-face "
         "patches flagged (0 = skip)",
@@ -92,13 +96,14 @@ def multi_face_frames(n_frames: int, fps: float, size: tuple[int, int], faces: i
         for clip in clips:
             cx = int(clip.face_keypoints(i)[:4, 0].mean())
             x0 = min(max(0, cx - strip // 2), size[0] - strip)
-            parts.append(clip.frame(i)[:, x0:x0 + strip])
+            parts.append(clip.frame(i)[:, x0 : x0 + strip])
         frames.append(np.ascontiguousarray(np.concatenate(parts, axis=1)))
     return frames
 
 
-def demo_occluder_detection(pipeline, seconds: float, size: tuple[int, int], fps: float = 30.0
-                            ) -> dict[str, dict[str, float]]:
+def demo_occluder_detection(
+    pipeline, seconds: float, size: tuple[int, int], fps: float = 30.0
+) -> dict[str, dict[str, float]]:
     """Run ``seconds`` of the demo clip and compare the detector's mask with the clip's known occluders, mapped into
     each face crop. -> {occluder: {"flagged": share of its patches (coverage >= 0.5) flagged, "beside": share of
     the other patches flagged, "frames"}, "clean face": {"flagged": share of all patches flagged, "frames"}}.
@@ -176,8 +181,11 @@ def run(args: argparse.Namespace) -> int:
             faces_found += bool(result.faces)
             faces_counted += len(result.faces)
         wall_s = time.perf_counter() - start
-        occluders = (demo_occluder_detection(pipeline, args.occluder_seconds, size)
-                     if args.occluder_seconds and args.faces == 1 else {})
+        occluders = (
+            demo_occluder_detection(pipeline, args.occluder_seconds, size)
+            if args.occluder_seconds and args.faces == 1
+            else {}
+        )
         provider = pipeline.provider
         models = pipeline.models
         model_info = {
@@ -212,8 +220,10 @@ def run(args: argparse.Namespace) -> int:
         f"ofer-live bench: {args.frames} frames (+{args.warmup} warm-up, not timed) of the {size[0]}x{size[1]} "
         f"demo clip"
     )
-    print(f"provider {provider}, intra-op threads {threads}, models {model_info['models_dir']} "
-          f"(S={model_info['face_size']}, G={model_info['patch_grid']}, D={model_info['latent_dim']})")
+    print(
+        f"provider {provider}, intra-op threads {threads}, models {model_info['models_dir']} "
+        f"(S={model_info['face_size']}, G={model_info['patch_grid']}, D={model_info['latent_dim']})"
+    )
     print()
     print(f"{'stage':<12} {'median ms':>10} {'p95 ms':>10} {'mean ms':>10}")
     for stage in STAGES:
@@ -222,8 +232,10 @@ def run(args: argparse.Namespace) -> int:
     print()
     ms_per_frame = 1000.0 * wall_s / args.frames
     print(f"end-to-end   {report['fps']:.1f} FPS ({ms_per_frame:.1f} ms/frame)")
-    print(f"faces found  in {100.0 * report['face_rate']:.0f}% of frames, {report['mean_faces_found']:.2f} per frame "
-          f"(of {args.faces})")
+    print(
+        f"faces found  in {100.0 * report['face_rate']:.0f}% of frames, {report['mean_faces_found']:.2f} per frame "
+        f"(of {args.faces})"
+    )
     rss = report["peak_rss_mb"]
     print(f"peak RSS     {rss:.0f} MB" if rss is not None else "peak RSS     n/a")
     if occluders:
@@ -233,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
             if key == "clean face":
                 print(f"  {key:<12} {100 * entry['flagged']:5.1f} % of all patches flagged ({entry['frames']} frames)")
             else:
-                print(f"  {key:<12} {100 * entry['flagged']:5.1f} % flagged, {100 * entry['beside']:4.1f} % beside it "
-                      f"({entry['frames']} frames)")
+                print(
+                    f"  {key:<12} {100 * entry['flagged']:5.1f} % flagged, {100 * entry['beside']:4.1f} % beside it "
+                    f"({entry['frames']} frames)"
+                )
     return 0

@@ -46,8 +46,9 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_size(text: str, flag: str = "--size", smallest: int = 16, largest: int = 7680,
-               even: bool = False) -> tuple[int, int]:
+def parse_size(
+    text: str, flag: str = "--size", smallest: int = 16, largest: int = 7680, even: bool = False
+) -> tuple[int, int]:
     """'WxH' (or 'W*H') -> (W, H); a one-line UserError naming ``flag`` for anything else, or sides outside
     ``smallest``..``largest`` (odd sides too when ``even``: virtual cameras and some encoders need even sizes)."""
     try:
@@ -63,11 +64,20 @@ def parse_size(text: str, flag: str = "--size", smallest: int = 16, largest: int
 
 def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     """--camera-size, --camera-fps: what to ask of a camera source (the driver may give something else)."""
-    parser.add_argument("--camera-size", default=None, metavar="WxH",
-                        help="ask cameras for this frame size, e.g. 1280x720 (the status bar / summary shows what "
-                             "the driver really gives)")
-    parser.add_argument("--camera-fps", type=float, default=None, metavar="F",
-                        help="ask cameras for this frame rate (default: the driver's)")
+    parser.add_argument(
+        "--camera-size",
+        default=None,
+        metavar="WxH",
+        help="ask cameras for this frame size, e.g. 1280x720 (the status bar / summary shows what "
+        "the driver really gives)",
+    )
+    parser.add_argument(
+        "--camera-fps",
+        type=float,
+        default=None,
+        metavar="F",
+        help="ask cameras for this frame rate (default: the driver's)",
+    )
 
 
 def camera_options(args: argparse.Namespace) -> dict:
@@ -91,9 +101,7 @@ def config_from_args(args: argparse.Namespace, **pipeline_overrides: object) -> 
             "intra_op_threads": getattr(args, "threads", None),
         },
     )
-    pipeline = override(
-        config.pipeline, {"sensitivity": getattr(args, "sensitivity", None), **pipeline_overrides}
-    )
+    pipeline = override(config.pipeline, {"sensitivity": getattr(args, "sensitivity", None), **pipeline_overrides})
     return AppConfig(runtime=runtime, pipeline=pipeline, render=config.render)
 
 

@@ -14,17 +14,31 @@ HELP = "write the built-in demo clip (public-domain astronaut photo with moving 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-o", "--output", required=True, type=Path, metavar="FILE",
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="FILE",
         help="video file to write: .avi (MJPEG, plays even if cut off), .mp4 or .mkv",
     )
     parser.add_argument("--seconds", type=float, default=10.0, metavar="N", help="clip length in seconds (default 10)")
     parser.add_argument("--fps", type=float, default=30.0, metavar="F", help="frames per second (default 30)")
     parser.add_argument("--size", default="640x480", metavar="WxH", help="frame size (default 640x480)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
-                        help="random seed for the motion and the occluder order/colours (default 0)")
-    parser.add_argument("--masks", type=Path, default=None, metavar="FILE.npz",
-                        help="also write each frame's known occluder: alpha (N, H, W) uint8 coverage, occluder "
-                             "name and how far it is on the face (for measuring the detector)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="random seed for the motion and the occluder order/colours (default 0)",
+    )
+    parser.add_argument(
+        "--masks",
+        type=Path,
+        default=None,
+        metavar="FILE.npz",
+        help="also write each frame's known occluder: alpha (N, H, W) uint8 coverage, occluder "
+        "name and how far it is on the face (for measuring the detector)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -114,11 +114,15 @@ def cuda_advice(error: str | None) -> str:
     version = getattr(ort, "__version__", "?")
     text = (error or "").lower()
     if "cudnn" in text:
-        return (f"onnxruntime-gpu {version} cannot load the cuDNN it was built for ({error}); install the cuDNN "
-                "version its documentation lists for this release, or use --providers cpu")
+        return (
+            f"onnxruntime-gpu {version} cannot load the cuDNN it was built for ({error}); install the cuDNN "
+            "version its documentation lists for this release, or use --providers cpu"
+        )
     if "libcu" in text or ("cuda" in text and ("version" in text or "driver" in text or "shared object" in text)):
-        return (f"onnxruntime-gpu {version} cannot load the CUDA runtime it was built for, or the NVIDIA driver is "
-                f"too old ({error}); install the matching CUDA libraries and driver, or use --providers cpu")
+        return (
+            f"onnxruntime-gpu {version} cannot load the CUDA runtime it was built for, or the NVIDIA driver is "
+            f"too old ({error}); install the matching CUDA libraries and driver, or use --providers cpu"
+        )
     if error:
         return f"no usable NVIDIA GPU or driver ({error})"
     return "no usable NVIDIA GPU or driver"

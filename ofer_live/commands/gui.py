@@ -74,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.demo_loop and args.source:
         raise UserError("--demo-loop plays the demo clip; drop --source")
-    vcam_size = (parse_size(args.virtual_camera_size, "--virtual-camera-size", even=True)
-                 if args.virtual_camera_size else None)
+    vcam_size = (
+        parse_size(args.virtual_camera_size, "--virtual-camera-size", even=True) if args.virtual_camera_size else None
+    )
     record_dir = check_output_dir(Path(args.record)) if args.record else None  # OutputError: refused up front
     source = normalize_source(args.source) if args.source else None
 

@@ -78,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from ofer_live.io.results import CsvWriter
     from ofer_live.pipeline.frame_pipeline import FramePipeline
 
-    config = config_from_args(
-        args, smoothing=False, use_reconstruction=False if args.no_reconstruction else None
-    )
+    config = config_from_args(args, smoothing=False, use_reconstruction=False if args.no_reconstruction else None)
     out = check_output_path(args.out, "CSV file")
     files, bad = _expand(args.paths)
     if not files and not bad:
@@ -89,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"the CSV file {out} is one of the inputs")
 
     failed = no_face = faces_total = ok_images = centre_cropped = 0
-    with FramePipeline.create(config, detect=not args.aligned, track=False) as pipeline, CsvWriter(out) as csv, (
-        CropAligner() if args.aligned else contextlib.nullcontext()
-    ) as aligner:
+    with (
+        FramePipeline.create(config, detect=not args.aligned, track=False) as pipeline,
+        CsvWriter(out) as csv,
+        CropAligner() if args.aligned else contextlib.nullcontext() as aligner,
+    ):
         for path, reason in bad:
             print(f"ofer-live: {reason}", file=sys.stderr)
             csv.write_error(path)

@@ -31,57 +31,120 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", choices=(*MODELS, "all", "cache", "pack", "bench"),
-                        help="which model to train; 'all' trains the three in turn and exports them into "
-                             "--out/exported_models (resumable; see scripts/train_all.sh); 'cache' only builds the "
-                             "data caches; 'pack' writes a compact data pack (--out) that --data accepts; 'bench' "
-                             "measures training speed (img/s) in fp32 and in the chosen --precision")
-    parser.add_argument("--preset", choices=PRESETS, default=None,
-                        help="size and schedule: tiny (tests), default (2-core CPU, < 2 h per model), "
-                             "paper (GPU, ViT-B/16 at 224) (default: default; --resume keeps the run's own)")
-    parser.add_argument("--data", default=None, metavar="DIR",
-                        help="data root with ferplus/, utkface/, occluders/, teachers/ "
-                             "(default: $OFER_DATA, else ../shared/data)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="run folder for config.json, metrics.jsonl and checkpoints (default: runs/<model>)")
-    parser.add_argument("--config", type=Path, default=None, metavar="TOML",
-                        help="TOML overrides by section: [run], [data], [model.kwargs], [optim], [synth], [task]")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from its last.pt, with its saved config.json (flags and "
-                             "--config given now still override it)")
+    parser.add_argument(
+        "model",
+        choices=(*MODELS, "all", "cache", "pack", "bench"),
+        help="which model to train; 'all' trains the three in turn and exports them into "
+        "--out/exported_models (resumable; see scripts/train_all.sh); 'cache' only builds the "
+        "data caches; 'pack' writes a compact data pack (--out) that --data accepts; 'bench' "
+        "measures training speed (img/s) in fp32 and in the chosen --precision",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=None,
+        help="size and schedule: tiny (tests), default (2-core CPU, < 2 h per model), "
+        "paper (GPU, ViT-B/16 at 224) (default: default; --resume keeps the run's own)",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="data root with ferplus/, utkface/, occluders/, teachers/ (default: $OFER_DATA, else ../shared/data)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run folder for config.json, metrics.jsonl and checkpoints (default: runs/<model>)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="TOML",
+        help="TOML overrides by section: [run], [data], [model.kwargs], [optim], [synth], [task]",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last.pt, with its saved config.json (flags and "
+        "--config given now still override it)",
+    )
     parser.add_argument("--device", default=None, metavar="DEV", help="auto, cpu, cuda or cuda:N (default: preset)")
     parser.add_argument("--epochs", type=int, default=None, metavar="N", help="number of epochs (default: preset)")
-    parser.add_argument("--max-minutes", type=float, default=None, metavar="M",
-                        help="stop after M minutes with a resumable checkpoint (default: no limit)")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        metavar="M",
+        help="stop after M minutes with a resumable checkpoint (default: no limit)",
+    )
     parser.add_argument("--cache", default=None, metavar="DIR", help="cache folder (default: ./cache)")
     parser.add_argument("--batch-size", type=int, default=None, metavar="N", help="training batch size")
     parser.add_argument("--workers", type=int, default=None, metavar="N", help="DataLoader worker processes")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch intra-op threads (default: torch's choice, all cores). Use 1 while anything "
-                             "else runs on a 2-core machine: 2 threads then lose to 1")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
-                        help="bf16 autocast or plain fp32; auto (the default) picks bf16 on CUDA and on CPUs with "
-                             "avx512_bf16 or AMX. Weights, losses and checkpoints stay fp32")
-    parser.add_argument("--init-from", default=None, metavar="MODEL",
-                        help="start a new run (new schedule, fresh optimiser) from these weights: a shipped .onnx "
-                             "file, a checkpoint (full or compact) or a run folder; architecture must match")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch intra-op threads (default: torch's choice, all cores). Use 1 while anything "
+        "else runs on a 2-core machine: 2 threads then lose to 1",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default=None,
+        help="bf16 autocast or plain fp32; auto (the default) picks bf16 on CUDA and on CPUs with "
+        "avx512_bf16 or AMX. Weights, losses and checkpoints stay fp32",
+    )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="start a new run (new schedule, fresh optimiser) from these weights: a shipped .onnx "
+        "file, a checkpoint (full or compact) or a run folder; architecture must match",
+    )
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: 0)")
-    parser.add_argument("--reconstructor", default=None, metavar="RUN",
-                        help="expression: reconstructor run/checkpoint whose reconstructions and latents feed "
-                             "the FER net")
-    parser.add_argument("--occlusion", default=None, metavar="RUN",
-                        help="expression: occlusion run/checkpoint to predict the masks (else the true masks)")
-    parser.add_argument("--sc-teacher", default=None, metavar="SPEC",
-                        help="reconstructor: frozen FER net for L_sc: an expression run/checkpoint or "
-                             "teacher:face_api / teacher:fer_mini_xception")
+    parser.add_argument(
+        "--reconstructor",
+        default=None,
+        metavar="RUN",
+        help="expression: reconstructor run/checkpoint whose reconstructions and latents feed the FER net",
+    )
+    parser.add_argument(
+        "--occlusion",
+        default=None,
+        metavar="RUN",
+        help="expression: occlusion run/checkpoint to predict the masks (else the true masks)",
+    )
+    parser.add_argument(
+        "--sc-teacher",
+        default=None,
+        metavar="SPEC",
+        help="reconstructor: frozen FER net for L_sc: an expression run/checkpoint or "
+        "teacher:face_api / teacher:fer_mini_xception",
+    )
     parser.add_argument("--rebuild-cache", action="store_true", help="rebuild the data caches")
-    parser.add_argument("--quality", type=int, default=None, metavar="Q",
-                        help="pack: WebP quality of the faces (default: 85, which keeps the real data under 60 MB)")
+    parser.add_argument(
+        "--quality",
+        type=int,
+        default=None,
+        metavar="Q",
+        help="pack: WebP quality of the faces (default: 85, which keeps the real data under 60 MB)",
+    )
     parser.add_argument("--json", action="store_true", help="bench: print one JSON object instead of a table")
-    parser.add_argument("--steps", type=int, default=None, metavar="N",
-                        help="bench: timed train steps per model and precision (default: 12)")
-    parser.add_argument("--models", default=None, metavar="LIST",
-                        help="bench: comma-separated models to time (default: all three)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="bench: timed train steps per model and precision (default: 12)",
+    )
+    parser.add_argument(
+        "--models", default=None, metavar="LIST", help="bench: comma-separated models to time (default: all three)"
+    )
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -137,8 +200,9 @@ def _build_caches(args: argparse.Namespace) -> int:
     paths = []
     for split in ("train", "valid"):
         cache.ferplus(settings, split)
-        paths.append(cache.ferplus_cache_path(settings.cache_dir, split, settings.fer_size, settings.encoding,
-                                              settings.quality))
+        paths.append(
+            cache.ferplus_cache_path(settings.cache_dir, split, settings.fer_size, settings.encoding, settings.quality)
+        )
     cache.utkface(settings, cfg.face_size)
     paths.append(cache.utkface_cache_path(settings.cache_dir, cfg.face_size, settings.encoding, settings.quality))
     cache.occluders(settings)
@@ -166,8 +230,10 @@ def _write_pack(args: argparse.Namespace) -> int:
     info = write_pack(resolve_data_root(args.data), args.out, face_size=face_size, quality=quality)
     for name, entry in info["files"].items():
         print(f"{args.out / name}  {entry['bytes'] / 1e6:.1f} MB")
-    print(f"pack ready in {args.out} ({info['total_mb']:.1f} MB, {info['build_seconds']:.0f} s); "
-          f"train with --data {args.out}")
+    print(
+        f"pack ready in {args.out} ({info['total_mb']:.1f} MB, {info['build_seconds']:.0f} s); "
+        f"train with --data {args.out}"
+    )
     if info["total_mb"] > MAX_PACK_MB:
         print(f"note: the pack is over {MAX_PACK_MB:.0f} MB; a lower --quality makes it smaller")
     return 0
@@ -188,12 +254,16 @@ def _train_bench(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     chosen = report["precision"]
-    print(f"train-step speed, preset {report['preset']}, {report['threads']} threads, torch {report['torch']}, "
-          f"CPU bf16: {'yes' if report['cpu_bf16'] else 'no'}")
+    print(
+        f"train-step speed, preset {report['preset']}, {report['threads']} threads, torch {report['torch']}, "
+        f"CPU bf16: {'yes' if report['cpu_bf16'] else 'no'}"
+    )
     print(f"{'model':<14}{'batch':>6}{'fp32 img/s':>12}{chosen + ' img/s':>12}{'ratio':>8}")
     for kind, row in report["models"].items():
-        print(f"{kind:<14}{row['batch']:>6}{row['fp32_images_per_s']:>12.1f}"
-              f"{row[chosen + '_images_per_s']:>12.1f}{row['ratio']:>7.2f}x")
+        print(
+            f"{kind:<14}{row['batch']:>6}{row['fp32_images_per_s']:>12.1f}"
+            f"{row[chosen + '_images_per_s']:>12.1f}{row['ratio']:>7.2f}x"
+        )
     return 0
 
 
@@ -202,11 +272,15 @@ def _train_all(args: argparse.Namespace) -> int:
     from ofer_live.training.data.paths import resolve_data_root
 
     if args.init_from or args.config or args.resume:
-        raise UserError("train all wires --init-from itself, always resumes, and takes no --config; "
-                        "drop those flags")
+        raise UserError("train all wires --init-from itself, always resumes, and takes no --config; drop those flags")
     out = args.out or Path("runs") / "all"
-    summary = train_all(str(resolve_data_root(args.data)), out, preset=args.preset or "default",
-                        common=_overrides(args), max_minutes=args.max_minutes)
+    summary = train_all(
+        str(resolve_data_root(args.data)),
+        out,
+        preset=args.preset or "default",
+        common=_overrides(args),
+        max_minutes=args.max_minutes,
+    )
     print(json.dumps(summary, indent=2, default=str))
     if summary.get("exported") is None:
         print(f"stopped early; continue with the same command (ofer-live train all --out {out} ...)")
@@ -248,12 +322,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_training(config, out, resume=args.resume, max_minutes=args.max_minutes)
     except NonFiniteLossError as exc:
-        raise UserError(f"{exc}; the run stopped (last good checkpoint: {out / 'last.pt'}). "
-                        "Lower the learning rate ([optim] lr) or check the data.") from None
+        raise UserError(
+            f"{exc}; the run stopped (last good checkpoint: {out / 'last.pt'}). "
+            "Lower the learning rate ([optim] lr) or check the data."
+        ) from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    summary = {"status": result.status, "epoch": result.epoch, "step": result.global_step,
-               "best_metric": result.best_metric, "best_epoch": result.best_epoch, "out": str(result.out_dir)}
+    summary = {
+        "status": result.status,
+        "epoch": result.epoch,
+        "step": result.global_step,
+        "best_metric": result.best_metric,
+        "best_epoch": result.best_epoch,
+        "out": str(result.out_dir),
+    }
     print(json.dumps(summary))
     if result.status in ("time_budget", "interrupted"):
         print(f"stopped early ({result.status}); continue with: ofer-live train {args.model} --out {out} --resume")

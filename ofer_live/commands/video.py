@@ -154,8 +154,7 @@ def annotate_video(
             jsonl = JsonlWriter(jsonl_path) if jsonl_path is not None else None
             if virtual_camera:
                 try:
-                    vcam = VirtualCameraSink(virtual_camera_size or source.size, source.fps, keep_all=True,
-                                             pace=True)
+                    vcam = VirtualCameraSink(virtual_camera_size or source.size, source.fps, keep_all=True, pace=True)
                 except VirtualCameraError as exc:
                     print(f"ofer-live: warning: {exc} Writing {output} without it.", file=sys.stderr)
             with Progress(total, "frames", enabled=progress) as bar:
@@ -186,9 +185,16 @@ def annotate_video(
         fps = source.fps
     if frames == 0:
         raise UserError(f"{input_spec}: no readable frames")
-    return {"frames": frames, "with_face": with_face, "ms_per_frame": total_ms / frames, "fps": fps,
-            "provider": pipeline.provider, "vcam_sent": vcam.sent if vcam else None,
-            "vcam_device": vcam.device if vcam else None, "vcam_error": vcam.error if vcam else None}
+    return {
+        "frames": frames,
+        "with_face": with_face,
+        "ms_per_frame": total_ms / frames,
+        "fps": fps,
+        "provider": pipeline.provider,
+        "vcam_sent": vcam.sent if vcam else None,
+        "vcam_device": vcam.device if vcam else None,
+        "vcam_error": vcam.error if vcam else None,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -204,8 +210,9 @@ def run(args: argparse.Namespace) -> int:
         use_reconstruction=False if args.no_reconstruction else None,
     )
     camera = camera_options(args)
-    vcam_size = (parse_size(args.virtual_camera_size, "--virtual-camera-size", even=True)
-                 if args.virtual_camera_size else None)
+    vcam_size = (
+        parse_size(args.virtual_camera_size, "--virtual-camera-size", even=True) if args.virtual_camera_size else None
+    )
     if vcam_size is not None and not args.virtual_camera:
         raise UserError("--virtual-camera-size needs --virtual-camera")
     if len(args.inputs) > 1 or str(args.output).endswith(("/", "\\")):
@@ -227,15 +234,27 @@ def run(args: argparse.Namespace) -> int:
     if jsonl_path is not None and same_file(jsonl_path, output):
         raise UserError(f"--jsonl and -o name the same file: {output}")
 
-    stats = annotate_video(input_spec, output, jsonl_path, config, max_frames=args.max_frames,
-                           no_overlay=args.no_overlay, progress=not args.no_progress,
-                           virtual_camera=args.virtual_camera, virtual_camera_size=vcam_size, **camera)
+    stats = annotate_video(
+        input_spec,
+        output,
+        jsonl_path,
+        config,
+        max_frames=args.max_frames,
+        no_overlay=args.no_overlay,
+        progress=not args.no_progress,
+        virtual_camera=args.virtual_camera,
+        virtual_camera_size=vcam_size,
+        **camera,
+    )
     frames = stats["frames"]
     summary = (
         f"wrote {frames} frames at {stats['fps']:g} fps to {output}"
         + (f" and {frames} lines to {jsonl_path}" if jsonl_path is not None else "")
-        + (f"; sent {stats['vcam_sent']} frames to the virtual camera {stats['vcam_device']}"
-           if stats["vcam_sent"] is not None else "")
+        + (
+            f"; sent {stats['vcam_sent']} frames to the virtual camera {stats['vcam_device']}"
+            if stats["vcam_sent"] is not None
+            else ""
+        )
         + (f" (it stopped: {stats['vcam_error']})" if stats["vcam_error"] else "")
         + f"; faces in {100.0 * stats['with_face'] / frames:.0f}% of frames; "
         f"{stats['ms_per_frame']:.1f} ms/frame on {stats['provider']}"

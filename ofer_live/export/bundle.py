@@ -19,8 +19,9 @@ from ofer_live.training.checkpoint import build_model, find_checkpoint, load_che
 log = logging.getLogger(__name__)
 
 
-def export_runs(runs: Sequence[Path], out: Path, opset: int = 17, parity: bool = True,
-                options: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def export_runs(
+    runs: Sequence[Path], out: Path, opset: int = 17, parity: bool = True, options: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """Export one checkpoint per contract model from ``runs`` (run folders or checkpoint files) into ``out``.
 
     ``options``: model keyword arguments without weights (e.g. ``flip_average``) set on every model whose
@@ -80,8 +81,7 @@ def export_runs(runs: Sequence[Path], out: Path, opset: int = 17, parity: bool =
             "trained_on": str(ckpt["trained_on"]),
             "metrics": dict(ckpt["metrics"]),
         }
-        exported[name] = {"file": str(file), "source": str(path), "model_name": ckpt["model_name"],
-                          "parity": worst}
+        exported[name] = {"file": str(file), "source": str(path), "model_name": ckpt["model_name"], "parity": worst}
 
     sizes = {name: read_metadata(out / entry["file"]) for name, entry in entries.items()}
     for field in ("face_size", "patch_grid", "latent_dim"):

@@ -24,8 +24,11 @@ from ofer_live.export.onnx_export import example_inputs, export_model, make_mode
 
 log = logging.getLogger(__name__)
 
-ARCHITECTURES = {contracts.OCCLUSION: "vit_svdd", contracts.RECONSTRUCTOR: "reconstructor",
-                 contracts.EXPRESSION: "expression"}
+ARCHITECTURES = {
+    contracts.OCCLUSION: "vit_svdd",
+    contracts.RECONSTRUCTOR: "reconstructor",
+    contracts.EXPRESSION: "expression",
+}
 
 
 def model_cost(model: nn.Module) -> dict[str, float]:
@@ -82,8 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         description="parameters, GFLOPs, ONNX size and ORT CPU latency (batch 1) of the three models of a preset, "
         "built with random weights (the cost does not depend on the weights); prints a Markdown table",
     )
-    parser.add_argument("preset", nargs="?", default="default", choices=("tiny", "default", "paper"),
-                        help="model preset (default: default)")
+    parser.add_argument(
+        "preset",
+        nargs="?",
+        default="default",
+        choices=("tiny", "default", "paper"),
+        help="model preset (default: default)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="ORT intra-op threads (default: 2)")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per model (default: 50)")
     args = parser.parse_args(argv)

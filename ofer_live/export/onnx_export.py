@@ -24,8 +24,16 @@ from ofer_live.errors import OutputError
 from ofer_live.runtime.manifest import sha256_file
 from ofer_live.training.onnx_weights import BATCH_AXIS, OPSET, example_inputs, trace_to_onnx
 
-__all__ = ["BATCH_AXIS", "OPSET", "example_inputs", "export_model", "make_model_metadata", "read_metadata",
-           "sha256_file", "write_manifest"]
+__all__ = [
+    "BATCH_AXIS",
+    "OPSET",
+    "example_inputs",
+    "export_model",
+    "make_model_metadata",
+    "read_metadata",
+    "sha256_file",
+    "write_manifest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +93,7 @@ def onnx_io(model_proto: onnx.ModelProto) -> tuple[dict[str, tuple[str, tuple]],
         for v in values:
             tt = v.type.tensor_type
             dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name
-            shape = tuple(
-                d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim
-            )
+            shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim)
             out[v.name] = (dtype, shape)
         return out
 

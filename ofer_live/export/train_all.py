@@ -42,9 +42,14 @@ def _stage_overrides(stage: str, out: Path) -> tuple[str, dict[str, Any]]:
     if stage == "reconstructor":
         return "reconstructor", {"task": {"sc_teacher": str(out / "expression_stage1")}}
     if stage == "expression":
-        return "expression", {"run": {"init_from": str(out / "expression_stage1")},
-                              "task": {"reconstructor": str(out / "reconstructor"), "mask_source": "occlusion",
-                                       "occlusion": str(out / "occlusion")}}
+        return "expression", {
+            "run": {"init_from": str(out / "expression_stage1")},
+            "task": {
+                "reconstructor": str(out / "reconstructor"),
+                "mask_source": "occlusion",
+                "occlusion": str(out / "occlusion"),
+            },
+        }
     return stage, {}
 
 
@@ -59,8 +64,15 @@ def _merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def train_all(data: str, out: Path, *, preset: str = "default", common: Mapping[str, Any] | None = None,
-              stage_configs: Mapping[str, Path] | None = None, max_minutes: float | None = None) -> dict[str, Any]:
+def train_all(
+    data: str,
+    out: Path,
+    *,
+    preset: str = "default",
+    common: Mapping[str, Any] | None = None,
+    stage_configs: Mapping[str, Path] | None = None,
+    max_minutes: float | None = None,
+) -> dict[str, Any]:
     """Run the four stages into ``out/<stage>`` and export into ``out/exported_models``; returns the summary.
 
     ``common``: overrides for every stage (e.g. {"run": {"device": "cuda", "precision": "bf16"}});
@@ -80,9 +92,13 @@ def train_all(data: str, out: Path, *, preset: str = "default", common: Mapping[
         log.info("train all: stage %s (%s)", stage, kind)
         result = run_training(config, out / stage, resume=True, max_minutes=max_minutes)
         summary["stages"][stage] = {
-            "status": result.status, "epochs": result.epoch, "steps": result.global_step,
-            "best_metric": result.best_metric, "select_metric": config.task.select_metric,
-            "best_epoch": result.best_epoch, "minutes": round((time.time() - t0) / 60, 2),
+            "status": result.status,
+            "epochs": result.epoch,
+            "steps": result.global_step,
+            "best_metric": result.best_metric,
+            "select_metric": config.task.select_metric,
+            "best_epoch": result.best_epoch,
+            "minutes": round((time.time() - t0) / 60, 2),
         }
         _write_summary(out, summary)
         if result.status in ("interrupted", "time_budget"):
@@ -91,8 +107,7 @@ def train_all(data: str, out: Path, *, preset: str = "default", common: Mapping[
             _write_summary(out, summary)
             return summary
     exported = export_runs([out / "occlusion", out / "reconstructor", out / "expression"], out / "exported_models")
-    summary["exported"] = {name: {"file": entry["file"], "parity": entry["parity"]}
-                           for name, entry in exported.items()}
+    summary["exported"] = {name: {"file": entry["file"], "parity": entry["parity"]} for name, entry in exported.items()}
     _write_summary(out, summary)
     return summary
 

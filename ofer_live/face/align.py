@@ -56,9 +56,7 @@ def template_points(size: int) -> np.ndarray:
     return TEMPLATE * size - 0.5
 
 
-def similarity_from_keypoints(
-    keypoints: np.ndarray, size: int, weights: np.ndarray | None = None
-) -> np.ndarray:
+def similarity_from_keypoints(keypoints: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
     """keypoints: (K, 2) frame pixels (K = 6 detector points, or 4 without ears) -> (2, 3) float64 frame -> face.
 
     Weighted least-squares similarity (closed form). Raises ValueError for degenerate keypoints.
@@ -143,9 +141,7 @@ def warp_face(frame: np.ndarray, frame_to_face: np.ndarray, size: int) -> np.nda
     return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=BORDER_MODE)
 
 
-def align_face(
-    frame_bgr: np.ndarray, keypoints: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def align_face(frame_bgr: np.ndarray, keypoints: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """frame_bgr: (H, W, 3) BGR or (H, W) gray uint8, keypoints: (6, 2) frame pixels, size S
     -> (aligned (S, S, 3) uint8 RGB, frame_to_face (2, 3) float32, face_to_frame (2, 3) float32).
     """
@@ -183,9 +179,7 @@ def identity_transforms(size: int, image_shape: tuple[int, ...]) -> tuple[np.nda
     side = min(h, w)
     x0, y0 = (w - side) // 2, (h - side) // 2
     k = size / side
-    face_to_frame = np.array(
-        [[1 / k, 0, (0.5 / k) - 0.5 + x0], [0, 1 / k, (0.5 / k) - 0.5 + y0]], dtype=np.float64
-    )
+    face_to_frame = np.array([[1 / k, 0, (0.5 / k) - 0.5 + x0], [0, 1 / k, (0.5 / k) - 0.5 + y0]], dtype=np.float64)
     return invert_affine(face_to_frame).astype(np.float32), face_to_frame.astype(np.float32)
 
 

@@ -71,4 +71,3 @@ class CropAligner:
         if keypoints is None:
             return crop_to_face(image, size), False
         return self.align(rgb, keypoints, size), True
-

@@ -86,8 +86,10 @@ def build_window(options: LaunchOptions, **controller_kwargs: Any) -> Any:
 
         from ofer_live.io.sources import open_source
 
-        controller_kwargs.setdefault("source_opener", functools.partial(
-            open_source, camera_size=options.camera_size, camera_fps=options.camera_fps))
+        controller_kwargs.setdefault(
+            "source_opener",
+            functools.partial(open_source, camera_size=options.camera_size, camera_fps=options.camera_fps),
+        )
     controller = AppController(options.config, settings, sensitivity_override=options.sensitivity, **controller_kwargs)
     controller.demo_captions = options.demo_loop
     window = MainWindow(controller)

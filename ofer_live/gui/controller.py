@@ -791,7 +791,8 @@ class AppController(QObject):
             return True
         frame = self.current_frame
         size = self._vcam_size or (
-            (int(frame.image.shape[1]), int(frame.image.shape[0])) if frame is not None else tuple(info.size))
+            (int(frame.image.shape[1]), int(frame.image.shape[0])) if frame is not None else tuple(info.size)
+        )
         try:
             self._vcam = VirtualCameraSink(size, info.fps, opener=self._vcam_opener)
         except VirtualCameraError as exc:
@@ -822,8 +823,9 @@ class AppController(QObject):
             raise ValueError(f"virtual camera mode must be one of {SEND_MODES}, got {mode!r}")
         self.virtual_camera_mode = mode
 
-    def _send_to_virtual_camera(self, frame: CapturedFrame, annotated: np.ndarray,
-                                output: InferenceOutput | None) -> None:
+    def _send_to_virtual_camera(
+        self, frame: CapturedFrame, annotated: np.ndarray, output: InferenceOutput | None
+    ) -> None:
         if self.virtual_camera_mode == "clean":
             image = frame.image
         elif self.virtual_camera_mode == "strip":

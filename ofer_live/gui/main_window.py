@@ -388,7 +388,8 @@ class MainWindow(QMainWindow):
         self.act_vcam.toggled.connect(self._vcam_toggled)
         c.virtual_camera_changed.connect(self.on_virtual_camera)
         self.vcam_mode_box.currentIndexChanged.connect(
-            lambda _i: c.set_virtual_camera_mode(self.vcam_mode_box.currentData()))
+            lambda _i: c.set_virtual_camera_mode(self.vcam_mode_box.currentData())
+        )
         self.act_presentation.toggled.connect(self.set_presentation)
         self.act_save_clean.toggled.connect(c.set_save_clean)
         self.side.slider.valueChanged.connect(self._slider_moved)

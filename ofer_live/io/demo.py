@@ -260,8 +260,15 @@ class DemoClip:
                 outline(pts(poly), dark)
             for poly in fingers:  # knuckle creases
                 mid = poly.mean(axis=0)
-                cv2.line(img, tuple(pts([mid + (-0.1, 0)])[0]), tuple(pts([mid + (0.1, 0)])[0]),
-                         tuple(int(c) for c in dark), 1, cv2.LINE_AA, shift=4)
+                cv2.line(
+                    img,
+                    tuple(pts([mid + (-0.1, 0)])[0]),
+                    tuple(pts([mid + (0.1, 0)])[0]),
+                    tuple(int(c) for c in dark),
+                    1,
+                    cv2.LINE_AA,
+                    shift=4,
+                )
         elif name == "sunglasses":
             frame_color, lens = (25, 25, 25), (45, 35, 30)
             for cx in (-0.5, 0.5):
@@ -270,11 +277,13 @@ class DemoClip:
                 outline(pts(lens_poly), frame_color, 3)
                 glare = ellipse(cx - 0.12, -0.04, 0.1, 0.04, -20, 16)
                 fill(pts(glare), (110, 105, 100))
-            cv2.polylines(img, [pts([(-0.15, 0.0), (0.0, -0.05), (0.15, 0.0)])], False, frame_color, 3,
-                          cv2.LINE_AA, shift=4)
+            cv2.polylines(
+                img, [pts([(-0.15, 0.0), (0.0, -0.05), (0.15, 0.0)])], False, frame_color, 3, cv2.LINE_AA, shift=4
+            )
             for side in (-1, 1):
-                cv2.polylines(img, [pts([(side * 0.86, 0.0), (side * 1.25, 0.08)])], False, frame_color, 3,
-                              cv2.LINE_AA, shift=4)
+                cv2.polylines(
+                    img, [pts([(side * 0.86, 0.0), (side * 1.25, 0.08)])], False, frame_color, 3, cv2.LINE_AA, shift=4
+                )
         elif name == "phone":
             body = capsule((1.05, 0.05), (1.05, 1.35), 0.42, 6)
             fill(pts(body), (35, 32, 30))
@@ -293,22 +302,32 @@ class DemoClip:
             fill(pts(band), c1)
             for k in range(4):  # knitted stripes
                 y0 = 0.85 + 0.32 * k
-                stripe = np.vstack([np.stack([xs, y0 + 0.04 * np.sin(xs * 7.0)], -1),
-                                    np.stack([xs[::-1], y0 + 0.12 + 0.04 * np.sin(xs[::-1] * 7.0)], -1)])
+                stripe = np.vstack(
+                    [
+                        np.stack([xs, y0 + 0.04 * np.sin(xs * 7.0)], -1),
+                        np.stack([xs[::-1], y0 + 0.12 + 0.04 * np.sin(xs[::-1] * 7.0)], -1),
+                    ]
+                )
                 fill(pts(stripe), c2)
             outline(pts(band), tuple(0.6 * c for c in c1), 2)
 
 
-def write_demo_masks(path: str | Path, n_frames: int, fps: float = 30.0, size: tuple[int, int] = (640, 480),
-                     seed: int = 0) -> Path:
+def write_demo_masks(
+    path: str | Path, n_frames: int, fps: float = 30.0, size: tuple[int, int] = (640, 480), seed: int = 0
+) -> Path:
     """Write the known occluder of every demo frame to ``path`` (.npz): ``alpha`` uint8 (N, H, W) (0-255 coverage),
     ``occluder`` (N,) names ('' for clean frames), ``amount`` (N,) float32 (1 = fully on the face), ``fps``."""
     clip = DemoClip(n_frames=n_frames, fps=fps, size=size, seed=seed)
     alpha = np.stack([np.round(clip.occluder_alpha(i) * 255).astype(np.uint8) for i in range(n_frames)])
     events = [clip.occluder_at(i) for i in range(n_frames)]
     path = Path(path)
-    np.savez_compressed(path, alpha=alpha, occluder=np.array([name or "" for name, _ in events]),
-                        amount=np.array([amount for _, amount in events], np.float32), fps=np.float32(fps))
+    np.savez_compressed(
+        path,
+        alpha=alpha,
+        occluder=np.array([name or "" for name, _ in events]),
+        amount=np.array([amount for _, amount in events], np.float32),
+        fps=np.float32(fps),
+    )
     return path
 
 

@@ -31,8 +31,23 @@ logger = logging.getLogger(__name__)
 MAX_SIDE = 4096
 ALPHA_BACKGROUND_BGR: tuple[int, int, int] = (128, 128, 128)
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm",
-     ".jp2", ".avif"}
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".pnm",
+        ".jp2",
+        ".avif",
+    }
 )
 
 
@@ -166,9 +181,7 @@ def iter_image_paths(paths: Iterable[str | Path]) -> list[Path]:
             found = [
                 f
                 for f in p.rglob("*")
-                if f.is_file()
-                and is_image_path(f)
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                if f.is_file() and is_image_path(f) and not any(part.startswith(".") for part in f.relative_to(p).parts)
             ]
             for f in sorted(found):
                 add(f)

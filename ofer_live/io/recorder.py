@@ -197,12 +197,28 @@ class _AviMjpegWriter:
         return self._frames_total
 
     def _snapshot(self) -> tuple:
-        return (self._riff_start, self._riff_size_at, self._movi_size_at, self._movi_at, list(self._index),
-                list(self._riffs), self._first_riff_frames, list(self._idx1))
+        return (
+            self._riff_start,
+            self._riff_size_at,
+            self._movi_size_at,
+            self._movi_at,
+            list(self._index),
+            list(self._riffs),
+            self._first_riff_frames,
+            list(self._idx1),
+        )
 
     def _restore(self, state: tuple) -> None:
-        (self._riff_start, self._riff_size_at, self._movi_size_at, self._movi_at, self._index, self._riffs,
-         self._first_riff_frames, self._idx1) = state
+        (
+            self._riff_start,
+            self._riff_size_at,
+            self._movi_size_at,
+            self._movi_at,
+            self._index,
+            self._riffs,
+            self._first_riff_frames,
+            self._idx1,
+        ) = state
 
     def write_jpeg(self, jpeg: bytes) -> None:
         """Append one JPEG frame as a '00dc' chunk (one unbuffered write). Raises OutputError."""

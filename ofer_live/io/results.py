@@ -29,7 +29,17 @@ from ofer_live.io.paths import open_output
 from ofer_live.types import FaceResult, FrameResult
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "path", "face", "x", "y", "w", "h", "label", "confidence", *LABELS, "occluded_fraction", "occlusion_grid",
+    "path",
+    "face",
+    "x",
+    "y",
+    "w",
+    "h",
+    "label",
+    "confidence",
+    *LABELS,
+    "occluded_fraction",
+    "occlusion_grid",
 )
 NO_FACE_LABEL = "no_face"
 ERROR_LABEL = "error"
@@ -146,9 +156,17 @@ class CsvWriter(_ResultsFile):
         x, y, w, h = (round(v / box_scale) for v in face.face.box)
         self._write_row(
             [
-                str(path), face_index, x, y, w, h, self.labels[face.label_index], f"{face.confidence:.4f}",
+                str(path),
+                face_index,
+                x,
+                y,
+                w,
+                h,
+                self.labels[face.label_index],
+                f"{face.confidence:.4f}",
                 *(f"{float(p):.4f}" for p in face.probs),
-                f"{face.occluded_fraction:.4f}", face.occlusion_grid_string(),
+                f"{face.occluded_fraction:.4f}",
+                face.occlusion_grid_string(),
             ]
         )
 

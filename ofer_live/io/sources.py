@@ -86,8 +86,9 @@ def _open_capture_with_timeout(index: int, backend: int, timeout_s: float) -> cv
     return result.get("cap")
 
 
-def open_camera(index: int, timeout_s: float = CAMERA_OPEN_TIMEOUT_S,
-                system: str | None = None) -> tuple[cv2.VideoCapture, str]:
+def open_camera(
+    index: int, timeout_s: float = CAMERA_OPEN_TIMEOUT_S, system: str | None = None
+) -> tuple[cv2.VideoCapture, str]:
     """Open camera ``index`` with the OS's backends in turn (``camera_backends``) within ``timeout_s`` in all.
     -> (opened capture, backend name); InputError with one line that says why not."""
     system = system or platform.system()
@@ -98,14 +99,18 @@ def open_camera(index: int, timeout_s: float = CAMERA_OPEN_TIMEOUT_S,
             break
         cap = _open_capture_with_timeout(index, backend, left)
         if cap is None:
-            raise InputError(f"camera {index} did not open within {timeout_s:g} s (its driver did not answer; "
-                             "unplug and replug it, or close the program using it)")
+            raise InputError(
+                f"camera {index} did not open within {timeout_s:g} s (its driver did not answer; "
+                "unplug and replug it, or close the program using it)"
+            )
         if cap.isOpened():
             return cap, name
         cap.release()
     if system == "Darwin":
-        raise InputError(f"camera {index} could not be opened: allow camera access for this program (or its "
-                         "terminal) in System Settings > Privacy & Security > Camera, then try again")
+        raise InputError(
+            f"camera {index} could not be opened: allow camera access for this program (or its "
+            "terminal) in System Settings > Privacy & Security > Camera, then try again"
+        )
     raise InputError(f"camera {index} could not be opened (not connected, or in use by another program)")
 
 
@@ -297,7 +302,9 @@ class VideoFileSource(_CaptureSource):
                 if self.frame_count is not None and self._index < self.frame_count:
                     logger.warning(
                         "%s: stopped after %d of %d frames (truncated or damaged file)",
-                        self.path, self._index, self.frame_count,
+                        self.path,
+                        self._index,
+                        self.frame_count,
                     )
                 return None
         return self._next_frame(image, self._index / self.fps)
@@ -365,8 +372,9 @@ class DemoSource(FrameSource):
         return frame
 
 
-def open_source(spec: str | Path, camera_size: tuple[int, int] | None = None,
-                camera_fps: float | None = None) -> FrameSource:
+def open_source(
+    spec: str | Path, camera_size: tuple[int, int] | None = None, camera_fps: float | None = None
+) -> FrameSource:
     """'camera[:N]' | N | 'demo[:N]' | video path | image path | image folder -> an open FrameSource.
     ``camera_size`` (w, h) and ``camera_fps`` are asked of cameras (ignored by the other sources)."""
     text = str(spec).strip()

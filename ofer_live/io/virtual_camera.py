@@ -41,8 +41,10 @@ def missing_backend_message(system: str | None = None, detail: str = "") -> str:
     """One sentence naming what to install on this OS (``system`` as ``platform.system()`` gives it)."""
     system = system or platform.system()
     if system == "Linux":
-        how = ("install the v4l2loopback module and load it with 'sudo modprobe v4l2loopback exclusive_caps=1 "
-               "card_label=ofer_live', then pip install 'ofer_live[meeting]'")
+        how = (
+            "install the v4l2loopback module and load it with 'sudo modprobe v4l2loopback exclusive_caps=1 "
+            "card_label=ofer_live', then pip install 'ofer_live[meeting]'"
+        )
     elif system in ("Windows", "Darwin"):
         how = "install OBS Studio 30 or newer (its virtual camera) and pip install 'ofer_live[meeting]'"
     else:
@@ -103,7 +105,7 @@ def fit_into(frame_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     resized = cv2.resize(frame_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     out = np.zeros((h, w, 3), np.uint8)
     x, y = (w - nw) // 2, (h - nh) // 2
-    out[y:y + nh, x:x + nw] = resized
+    out[y : y + nh, x : x + nw] = resized
     return out
 
 
@@ -115,8 +117,16 @@ class VirtualCameraSink:
     backend that failed later (the thread then stops; the caller shows it).
     """
 
-    def __init__(self, size: tuple[int, int], fps: float, *, keep_all: bool = False, pace: bool = False,
-                 opener: Callable[[int, int, float], Backend] | None = None, queue_size: int = 8) -> None:
+    def __init__(
+        self,
+        size: tuple[int, int],
+        fps: float,
+        *,
+        keep_all: bool = False,
+        pace: bool = False,
+        opener: Callable[[int, int, float], Backend] | None = None,
+        queue_size: int = 8,
+    ) -> None:
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.keep_all = keep_all

@@ -80,8 +80,9 @@ class TwoStageFinder(Finder, Protocol):
 
     detector: Any
 
-    def from_detections(self, frame_bgr: np.ndarray, detections: Any
-                        ) -> tuple[list[Face], list[tuple[int, int, int, int]]]: ...
+    def from_detections(
+        self, frame_bgr: np.ndarray, detections: Any
+    ) -> tuple[list[Face], list[tuple[int, int, int, int]]]: ...
 
 
 class FramePipeline:
@@ -166,9 +167,7 @@ class FramePipeline:
         if not config.smoothing or config.smoothing_alpha != old.smoothing_alpha:
             self._smoother.reset()
             self._smoother.alpha = config.smoothing_alpha
-        if self._finder_factory is not None and any(
-            getattr(config, f) != getattr(old, f) for f in _FINDER_FIELDS
-        ):
+        if self._finder_factory is not None and any(getattr(config, f) != getattr(old, f) for f in _FINDER_FIELDS):
             if self.finder is not None:
                 self.finder.close()
             self.finder = self._finder_factory(config)
@@ -188,9 +187,7 @@ class FramePipeline:
         return self.models.threshold
 
     # -- processing --------------------------------------------------------------------------------------
-    def _infer(
-        self, aligned: np.ndarray, config: PipelineConfig, timings: dict[str, float]
-    ) -> tuple[np.ndarray, ...]:
+    def _infer(self, aligned: np.ndarray, config: PipelineConfig, timings: dict[str, float]) -> tuple[np.ndarray, ...]:
         """aligned: (N, S, S, 3) uint8 RGB -> (patch_score (N,G,G) f32, mask (N,G,G) bool,
         reconstruction (N,S,S,3) u8, probs (N,7) f32, cam (N,G,G) f32). All faces in one batch per model."""
         m = self.models

@@ -71,8 +71,9 @@ def _put_text(
     if background:
         tw, th, tb = _text_size(text, scale)
         pad = max(1, round(3 * scale))
-        _blend_rect(img, org[0] - pad, org[1] - th - pad, org[0] + tw + pad, org[1] + tb + pad, (15, 15, 15),
-                    PANEL_ALPHA)
+        _blend_rect(
+            img, org[0] - pad, org[1] - th - pad, org[0] + tw + pad, org[1] + tb + pad, (15, 15, 15), PANEL_ALPHA
+        )
     cv2.putText(img, text, org, FONT, scale, color, _thickness(scale), cv2.LINE_AA)
 
 
@@ -179,8 +180,9 @@ def _draw_bars(
     bar_x0, bar_x1 = x + label_w, x + w - pct_w
     top = y
     if title:
-        cv2.putText(img, title, (x + pad, int(top + row_h * 0.72)), FONT, ts, (255, 255, 255), _thickness(ts),
-                    cv2.LINE_AA)
+        cv2.putText(
+            img, title, (x + pad, int(top + row_h * 0.72)), FONT, ts, (255, 255, 255), _thickness(ts), cv2.LINE_AA
+        )
         top += row_h
     best = int(np.argmax(probs)) if probs.size else -1
     for i, name in enumerate(labels):
@@ -195,8 +197,9 @@ def _draw_bars(
         fill_x = bar_x0 + round((bar_x1 - bar_x0) * min(max(p, 0.0), 1.0))
         if fill_x > bar_x0:
             cv2.rectangle(img, (bar_x0, by0), (fill_x, by1), color, -1)
-        cv2.putText(img, f"{round(p * 100):d}%", (bar_x1 + pad, baseline), FONT, ts, text_color, _thickness(ts),
-                    cv2.LINE_AA)
+        cv2.putText(
+            img, f"{round(p * 100):d}%", (bar_x1 + pad, baseline), FONT, ts, text_color, _thickness(ts), cv2.LINE_AA
+        )
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
@@ -207,7 +210,10 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
 
 
 def _panel_corner(
-    frame_wh: tuple[int, int], panel_wh: tuple[int, int], margin: int, top_reserved: int,
+    frame_wh: tuple[int, int],
+    panel_wh: tuple[int, int],
+    margin: int,
+    top_reserved: int,
     avoid: list[tuple[int, int, int, int]],
 ) -> tuple[int, int]:
     """Pick the corner (TL, BL, TR, BR) whose panel rectangle overlaps the ``avoid`` boxes least."""
@@ -391,8 +397,9 @@ def draw(
                 _put_text(img, "small", (bx, max(0, by - 3)), scale * 0.6, SMALL_FACE_BGR)
             for face in faces:
                 x, y, bw, bh = face.face.box
-                cv2.rectangle(img, (x, y), (x + bw, y + bh), LABEL_COLORS_BGR.get(face.label, (255, 255, 255)), lw,
-                              cv2.LINE_AA)
+                cv2.rectangle(
+                    img, (x, y), (x + bw, y + bh), LABEL_COLORS_BGR.get(face.label, (255, 255, 255)), lw, cv2.LINE_AA
+                )
         if options.reconstruction:
             for face in faces:
                 _draw_inset(img, face, scale)

@@ -22,8 +22,9 @@ def selected_face(result: FrameResult | None, track_id: int | None = None) -> Fa
     return next((f for f in result.faces if f.face.track_id == track_id), largest)
 
 
-def with_side_strip(frame_bgr: np.ndarray, result: FrameResult | None, selected_track_id: int | None = None
-                    ) -> np.ndarray:
+def with_side_strip(
+    frame_bgr: np.ndarray, result: FrameResult | None, selected_track_id: int | None = None
+) -> np.ndarray:
     """frame_bgr: (H, W, 3) uint8 -> (H, W + w, 3) uint8: the frame, then a dark strip w = 0.3 H wide with the
     reconstruction (square, full strip width) and the 7 probability bars below it; "no face" when there is none."""
     h = frame_bgr.shape[0]
@@ -32,14 +33,23 @@ def with_side_strip(frame_bgr: np.ndarray, result: FrameResult | None, selected_
     face = selected_face(result, selected_track_id)
     if face is None:
         scale = text_scale(h) * 0.8
-        cv2.putText(strip, "no face", (8, h // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (200, 200, 200),
-                    max(1, round(scale * 2)), cv2.LINE_AA)
+        cv2.putText(
+            strip,
+            "no face",
+            (8, h // 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (200, 200, 200),
+            max(1, round(scale * 2)),
+            cv2.LINE_AA,
+        )
     else:
         side = min(w, h // 2)
         recon = cv2.cvtColor(np.asarray(face.reconstruction), cv2.COLOR_RGB2BGR)
-        strip[:side, (w - side) // 2:(w - side) // 2 + side] = cv2.resize(recon, (side, side),
-                                                                          interpolation=cv2.INTER_LINEAR)
+        strip[:side, (w - side) // 2 : (w - side) // 2 + side] = cv2.resize(
+            recon, (side, side), interpolation=cv2.INTER_LINEAR
+        )
         bars_h = min(h - side, round(w * 0.9))
         if bars_h > 20:
-            strip[side:side + bars_h] = render_probability_bars(face.probs, (w, bars_h), title=face.label)
+            strip[side : side + bars_h] = render_probability_bars(face.probs, (w, bars_h), title=face.label)
     return np.concatenate([frame_bgr, strip], axis=1)

@@ -33,7 +33,7 @@ _SILENT = 4
 # A minimal ONNX model (opset 17, Identity on a float[1] tensor 'x' -> 'y'), serialised. Embedded so
 # that probing needs onnxruntime only (the onnx package is a training extra).
 PROBE_MODEL = (
-    b"\x08\x08\x12\x00:7\n\x10\n\x01x\x12\x01y\"\x08Identity\x12\x01pZ\x0f\n\x01x\x12\n\n\x08\x08\x01\x12\x04\n"
+    b'\x08\x08\x12\x00:7\n\x10\n\x01x\x12\x01y"\x08Identity\x12\x01pZ\x0f\n\x01x\x12\n\n\x08\x08\x01\x12\x04\n'
     b"\x02\x08\x01b\x0f\n\x01y\x12\n\n\x08\x08\x01\x12\x04\n\x02\x08\x01B\x04\n\x00\x10\x11"
 )
 
@@ -41,8 +41,14 @@ _lock = threading.Lock()
 _probe_errors: dict[str, str] = {}  # provider -> first line of ORT's error when its probe session failed
 
 # Aliases accepted on the command line (--providers cuda:1,cpu); full ORT names work too.
-ALIASES = {"cpu": CPU, "cuda": CUDA, "tensorrt": "TensorrtExecutionProvider", "openvino": "OpenVINOExecutionProvider",
-           "coreml": "CoreMLExecutionProvider", "dml": "DmlExecutionProvider"}
+ALIASES = {
+    "cpu": CPU,
+    "cuda": CUDA,
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "dml": "DmlExecutionProvider",
+}
 # CUDA: pick cuDNN convolution algorithms by heuristic. ORT's default (EXHAUSTIVE) times every candidate for
 # every convolution when the session starts, which delays the first frame by seconds.
 CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
@@ -170,8 +176,12 @@ def select_providers(requested: Sequence[str] | None = None) -> list[str]:
     working = [name for name in dict.fromkeys(names) if provider_works(name)]
     for name in dict.fromkeys(names):
         if working and name not in working:
-            log.warning("execution provider %s is installed but failed to initialise (%s); using %s", name,
-                        probe_error(name) or "no reason given", working[0])
+            log.warning(
+                "execution provider %s is installed but failed to initialise (%s); using %s",
+                name,
+                probe_error(name) or "no reason given",
+                working[0],
+            )
     if not working:
         usable = [p for p in available if provider_works(p)]
         raise ModelError(

@@ -107,11 +107,15 @@ class EvalSettings:
 
 
 def _batched(fn: Callable[..., Any], n: int, batch: int, *arrays: np.ndarray) -> list[Any]:
-    return [fn(*(a[i:i + batch] for a in arrays)) for i in range(0, n, batch)]
+    return [fn(*(a[i : i + batch] for a in arrays)) for i in range(0, n, batch)]
 
 
 def run_pipeline(
-    pipe: Pipeline, faces: Faces, mode: str = "full", true_mask: np.ndarray | None = None, batch: int = 64,
+    pipe: Pipeline,
+    faces: Faces,
+    mode: str = "full",
+    true_mask: np.ndarray | None = None,
+    batch: int = 64,
     expression: Callable[[Faces, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """faces (N, S, S, 3) -> {"logits" (N, 7), "cam" (N, G, G), "scores" (N, G, G), "mask" (N, G, G)}.
@@ -123,10 +127,10 @@ def run_pipeline(
     g = pipe.patch_grid
     out: dict[str, list[np.ndarray]] = {"logits": [], "cam": [], "scores": [], "mask": []}
     for i in range(0, len(faces), batch):
-        f = faces[i:i + batch]
+        f = faces[i : i + batch]
         if mode == "oracle":
             assert true_mask is not None
-            mask = true_mask[i:i + batch].astype(np.float32)
+            mask = true_mask[i : i + batch].astype(np.float32)
             scores = np.zeros((len(f), g, g), np.float32)
         else:
             scores = pipe.occlusion(f)
@@ -140,8 +144,12 @@ def run_pipeline(
         for k, v in (("logits", logits), ("cam", cam), ("scores", scores), ("mask", mask)):
             out[k].append(np.asarray(v))
     if not len(faces):
-        return {"logits": np.zeros((0, NUM_CLASSES), np.float32), "cam": np.zeros((0, g, g), np.float32),
-                "scores": np.zeros((0, g, g), np.float32), "mask": np.zeros((0, g, g), np.float32)}
+        return {
+            "logits": np.zeros((0, NUM_CLASSES), np.float32),
+            "cam": np.zeros((0, g, g), np.float32),
+            "scores": np.zeros((0, g, g), np.float32),
+            "mask": np.zeros((0, g, g), np.float32),
+        }
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -174,8 +182,9 @@ def occlude_patches(faces: Faces, masks: np.ndarray, fill: str, seed: int, tag: 
     return out
 
 
-def pasted_condition(faces: Faces, bank: OccluderBank, layout: FaceLayout, target: float, grid: int, seed: int,
-                     tag: int) -> tuple[Faces, np.ndarray]:
+def pasted_condition(
+    faces: Faces, bank: OccluderBank, layout: FaceLayout, target: float, grid: int, seed: int, tag: int
+) -> tuple[Faces, np.ndarray]:
     """faces -> (faces with cut-outs covering about ``target`` of the area, coverage (N, G, G))."""
     out = np.empty_like(faces)
     cov = np.zeros((len(faces), grid, grid), np.float32)
@@ -207,14 +216,24 @@ def evaluate(
     faces, labels = data.faces, data.labels
     report: dict[str, Any] = {
         "meta": {
-            "seed": s, "n_faces": int(len(faces)), "n_utkface": int(len(data.utk_faces)),
-            "face_size": pipe.face_size, "patch_grid": g, "latent_dim": pipe.latent_dim,
-            "threshold": pipe.threshold, "seen_kinds": list(data.seen.kinds), "heldout_kinds": list(data.heldout.kinds),
-            "baselines": [b.name for b in baselines], "variants": sorted(variants or {}),
-            "settings": {"proportions": list(settings.proportions), "fill": settings.fill,
-                         "curve_images": settings.curve_images,
-                         "pasted_coverage": settings.pasted_coverage,
-                         "irregular_coverage": list(settings.irregular_coverage)},
+            "seed": s,
+            "n_faces": int(len(faces)),
+            "n_utkface": int(len(data.utk_faces)),
+            "face_size": pipe.face_size,
+            "patch_grid": g,
+            "latent_dim": pipe.latent_dim,
+            "threshold": pipe.threshold,
+            "seen_kinds": list(data.seen.kinds),
+            "heldout_kinds": list(data.heldout.kinds),
+            "baselines": [b.name for b in baselines],
+            "variants": sorted(variants or {}),
+            "settings": {
+                "proportions": list(settings.proportions),
+                "fill": settings.fill,
+                "curve_images": settings.curve_images,
+                "pasted_coverage": settings.pasted_coverage,
+                "irregular_coverage": list(settings.irregular_coverage),
+            },
             **data.description,
         }
     }
@@ -240,7 +259,7 @@ def evaluate(
     # The curves use the first ``curve_images`` faces (a fixed random subset already); p = 0 reuses the clean runs.
     nc = len(faces) if settings.curve_images <= 0 else min(settings.curve_images, len(faces))
     cfaces, clabels = faces[:nc], labels[:nc]
-    cams = (cam_fn(cfaces) if cam_fn is not None else clean_direct["cam"][:nc])
+    cams = cam_fn(cfaces) if cam_fn is not None else clean_direct["cam"][:nc]
     base_clean = {b.name: predict_baseline(b, cfaces, bs) for b in baselines}
 
     def acc(pred: np.ndarray) -> float:
@@ -261,11 +280,17 @@ def evaluate(
                 continue
             key = tag * 100 + int(round(p * 100))
             if kind == "random":
-                masks = np.stack([random_patch_mask(g, p, _rng(s, key, i)) for i in range(nc)]) if nc else \
-                    np.zeros((0, g, g), np.float32)
-            else:
-                masks = np.stack([cam_patch_mask(c, g, p, _rng(s, key, i)) for i, c in enumerate(cams)]) if nc \
+                masks = (
+                    np.stack([random_patch_mask(g, p, _rng(s, key, i)) for i in range(nc)])
+                    if nc
                     else np.zeros((0, g, g), np.float32)
+                )
+            else:
+                masks = (
+                    np.stack([cam_patch_mask(c, g, p, _rng(s, key, i)) for i, c in enumerate(cams)])
+                    if nc
+                    else np.zeros((0, g, g), np.float32)
+                )
             occluded = occlude_patches(cfaces, masks, settings.fill, s, tag * 1000 + int(round(p * 100)))
             for mode in ("full", "no_reconstruction", "oracle"):
                 res = run_pipeline(pipe, occluded, mode, true_mask=masks, batch=bs)
@@ -282,7 +307,9 @@ def evaluate(
     all_bank = OccluderBank(list(data.seen) + list(data.heldout))
     stash: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     reuse: dict[tuple[str, str], np.ndarray] = {
-        ("clean", "full"): clean_full["logits"], ("clean", "no_reconstruction"): clean_direct["logits"]}
+        ("clean", "full"): clean_full["logits"],
+        ("clean", "no_reconstruction"): clean_direct["logits"],
+    }
     for tag, (name, bank) in enumerate([("all", all_bank), *banks], start=10):
         if not len(bank):
             continue
@@ -300,8 +327,9 @@ def evaluate(
             "pipeline": accuracy_of(full["logits"]),
             "no_reconstruction": accuracy_of(direct["logits"]),
             "oracle": accuracy_of(run_pipeline(pipe, occluded, "oracle", true_mask=truth, batch=bs)["logits"]),
-            "baselines": {b.name: _summary(classification_metrics(labels, predict_baseline(b, occluded, bs)))
-                          for b in baselines},
+            "baselines": {
+                b.name: _summary(classification_metrics(labels, predict_baseline(b, occluded, bs))) for b in baselines
+            },
         }
         pasted[name] = entry
         if name != "all":
@@ -317,19 +345,25 @@ def evaluate(
         size = utk.shape[1]
         alphas = np.stack([irregular_mask(size, _rng(s, 50, i), settings.irregular_coverage) for i in range(len(utk))])
         masks = (patch_coverage(alphas, g) > 0).astype(np.float32)
-        occluded = np.stack([fill_pixels(f, a, _rng(s, 51, i), "noise")
-                             for i, (f, a) in enumerate(zip(utk, alphas, strict=True))])
-        recs = np.concatenate([pipe.reconstructor(occluded[i:i + bs], masks[i:i + bs])[0]
-                               for i in range(0, len(utk), bs)])
+        occluded = np.stack(
+            [fill_pixels(f, a, _rng(s, 51, i), "noise") for i, (f, a) in enumerate(zip(utk, alphas, strict=True))]
+        )
+        recs = np.concatenate(
+            [pipe.reconstructor(occluded[i : i + bs], masks[i : i + bs])[0] for i in range(0, len(utk), bs)]
+        )
         p, q = psnr(recs, utk), ssim(recs, utk)
         # The inpainting protocol of the paper's Table 8: known pixels kept, the stroke pixels from the model.
         a = alphas[..., None]
         composite = np.clip(utk * (1 - a) + recs * a, 0, 255).round().astype(np.uint8)
         pc, qc = psnr(composite, utk), ssim(composite, utk)
         report["reconstruction"] = {
-            "n": int(len(utk)), "psnr": float(p.mean()), "ssim": float(q.mean()),
-            "psnr_pixel": float(pc.mean()), "ssim_pixel": float(qc.mean()),
-            "pixel_coverage": float(alphas.mean()), "masked_patch_fraction": float(masks.mean()),
+            "n": int(len(utk)),
+            "psnr": float(p.mean()),
+            "ssim": float(q.mean()),
+            "psnr_pixel": float(pc.mean()),
+            "ssim_pixel": float(qc.mean()),
+            "pixel_coverage": float(alphas.mean()),
+            "masked_patch_fraction": float(masks.mean()),
             "psnr_occluded_input": float(psnr(occluded, utk).mean()),
         }
     else:
@@ -347,8 +381,9 @@ def evaluate(
                 logits = reuse.get((condition, mode)) if fn is None else None
                 if logits is None:
                     logits = run_pipeline(pipe, inputs, mode, batch=bs, expression=fn)["logits"]
-                row[f"{condition}_accuracy"] = float((logits.argmax(1) == labels).mean()) if len(faces) else \
-                    float("nan")
+                row[f"{condition}_accuracy"] = (
+                    float((logits.argmax(1) == labels).mean()) if len(faces) else float("nan")
+                )
             ablation.append(row)
     report["ablation"] = ablation
     report["meta"]["seconds"] = round(time.time() - t0, 1)
@@ -378,47 +413,79 @@ def _num(value: Any, fmt: str = "{:.2f}") -> str:
 
 def targets_table(report: dict[str, Any]) -> list[dict[str, str]]:
     """The issue's target table filled with this report's numbers."""
-    clean, pasted, det, rec = report["clean"], report["pasted"].get("all", {}), report["detection"], \
-        report["reconstruction"]
+    clean, pasted, det, rec = (
+        report["clean"],
+        report["pasted"].get("all", {}),
+        report["detection"],
+        report["reconstruction"],
+    )
     base_clean = " / ".join(f"{_pct(m['accuracy'])}" for m in clean["baselines"].values()) or "-"
     base_macro = " / ".join(f"{_pct(m['macro_recall'])}" for m in clean["baselines"].values()) or "-"
     base_pasted = " / ".join(f"{_pct(m['accuracy'])}" for m in pasted.get("baselines", {}).values()) or "-"
     seen = det.get("seen", {})
     rows = [
-        {"measurement": "accuracy, clean faces", "baselines": base_clean, "target": ">= 84 %",
-         "ours": _pct(clean["pipeline"]["accuracy"])},
-        {"measurement": "accuracy, 25 % pasted cut-outs", "baselines": base_pasted,
-         "target": ">= 78 %, >= 3 points above no reconstruction",
-         "ours": f"{_pct(pasted.get('pipeline', {}).get('accuracy'))} "
-                 f"(no reconstruction {_pct(pasted.get('no_reconstruction', {}).get('accuracy'))})"},
-        {"measurement": "macro recall, clean", "baselines": base_macro, "target": ">= 75 %",
-         "ours": _pct(clean["pipeline"]["macro_recall"])},
-        {"measurement": "patch detection accuracy / recall (seen kinds)", "baselines": "paper: 98.3 % / 98.7 %",
-         "target": ">= 95 % / >= 95 %",
-         "ours": f"{_pct(seen.get('accuracy'))} / {_pct(seen.get('recall'))}"},
-        {"measurement": "reconstruction PSNR / SSIM, 25 % irregular, held-out UTKFace",
-         "baselines": "paper: 26.65 dB / 0.880", "target": ">= 26 dB / >= 0.88",
-         "ours": f"{_num(rec.get('psnr_pixel'))} dB / {_num(rec.get('ssim_pixel'), '{:.3f}')} (stroke pixels "
-                 f"from the model); whole masked patches: {_num(rec.get('psnr'))} dB / "
-                 f"{_num(rec.get('ssim'), '{:.3f}')}"},
+        {
+            "measurement": "accuracy, clean faces",
+            "baselines": base_clean,
+            "target": ">= 84 %",
+            "ours": _pct(clean["pipeline"]["accuracy"]),
+        },
+        {
+            "measurement": "accuracy, 25 % pasted cut-outs",
+            "baselines": base_pasted,
+            "target": ">= 78 %, >= 3 points above no reconstruction",
+            "ours": f"{_pct(pasted.get('pipeline', {}).get('accuracy'))} "
+            f"(no reconstruction {_pct(pasted.get('no_reconstruction', {}).get('accuracy'))})",
+        },
+        {
+            "measurement": "macro recall, clean",
+            "baselines": base_macro,
+            "target": ">= 75 %",
+            "ours": _pct(clean["pipeline"]["macro_recall"]),
+        },
+        {
+            "measurement": "patch detection accuracy / recall (seen kinds)",
+            "baselines": "paper: 98.3 % / 98.7 %",
+            "target": ">= 95 % / >= 95 %",
+            "ours": f"{_pct(seen.get('accuracy'))} / {_pct(seen.get('recall'))}",
+        },
+        {
+            "measurement": "reconstruction PSNR / SSIM, 25 % irregular, held-out UTKFace",
+            "baselines": "paper: 26.65 dB / 0.880",
+            "target": ">= 26 dB / >= 0.88",
+            "ours": f"{_num(rec.get('psnr_pixel'))} dB / {_num(rec.get('ssim_pixel'), '{:.3f}')} (stroke pixels "
+            f"from the model); whole masked patches: {_num(rec.get('psnr'))} dB / "
+            f"{_num(rec.get('ssim'), '{:.3f}')}",
+        },
     ]
     held = det.get("heldout")
     if held:
-        rows.insert(4, {"measurement": "patch detection accuracy / recall (held-out kinds)", "baselines": "-",
-                        "target": "report", "ours": f"{_pct(held.get('accuracy'))} / {_pct(held.get('recall'))}"})
+        rows.insert(
+            4,
+            {
+                "measurement": "patch detection accuracy / recall (held-out kinds)",
+                "baselines": "-",
+                "target": "report",
+                "ours": f"{_pct(held.get('accuracy'))} / {_pct(held.get('recall'))}",
+            },
+        )
     return rows
 
 
 def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     meta = report["meta"]
     lines = ["# ofer_live evaluation", ""]
-    lines.append(f"FER+ valid faces: {meta['n_faces']} (majority labels, 7 classes); held-out UTKFace: "
-                 f"{meta['n_utkface']}; seed {meta['seed']}; face {meta['face_size']} px, grid {meta['patch_grid']}, "
-                 f"threshold {meta['threshold']}.")
+    lines.append(
+        f"FER+ valid faces: {meta['n_faces']} (majority labels, 7 classes); held-out UTKFace: "
+        f"{meta['n_utkface']}; seed {meta['seed']}; face {meta['face_size']} px, grid {meta['patch_grid']}, "
+        f"threshold {meta['threshold']}."
+    )
     if meta.get("models_dir"):
         lines.append(f"Models: `{meta['models_dir']}`" + (f" ({meta['provider']})" if meta.get("provider") else ""))
-    lines.append(f"Occluder kinds seen in training: {', '.join(meta['seen_kinds']) or '-'}; held out: "
-                 f"{', '.join(meta['heldout_kinds']) or '-'}.")
+    lines.append(
+        f"Occluder kinds seen in training: {', '.join(meta['seen_kinds']) or '-'}; held out: "
+        f"{', '.join(meta['heldout_kinds']) or '-'}."
+    )
     lines += ["", "## Summary", "", "| measurement | baselines | target | ours |", "|---|---|---|---|"]
     for row in targets_table(report):
         lines.append(f"| {row['measurement']} | {row['baselines']} | {row['target']} | {row['ours']} |")
@@ -428,15 +495,21 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     # clean
     clean = report["clean"]
     lines += ["", "## Clean faces", "", "| model | accuracy | macro recall |", "|---|---|---|"]
-    lines.append(f"| Latent-OFER pipeline | {_pct(clean['pipeline']['accuracy'])} | "
-                 f"{_pct(clean['pipeline']['macro_recall'])} |")
-    lines.append(f"| FER net without reconstruction | {_pct(clean['no_reconstruction']['accuracy'])} | "
-                 f"{_pct(clean['no_reconstruction']['macro_recall'])} |")
+    lines.append(
+        f"| Latent-OFER pipeline | {_pct(clean['pipeline']['accuracy'])} | {_pct(clean['pipeline']['macro_recall'])} |"
+    )
+    lines.append(
+        f"| FER net without reconstruction | {_pct(clean['no_reconstruction']['accuracy'])} | "
+        f"{_pct(clean['no_reconstruction']['macro_recall'])} |"
+    )
     for name, m in clean["baselines"].items():
         lines.append(f"| {name} | {_pct(m['accuracy'])} | {_pct(m['macro_recall'])} |")
     lines.append(f"\nPatches flagged as occluded on clean faces: {_pct(clean['flagged_patch_fraction'])}.")
-    lines += ["", "Per-class recall (pipeline): " + ", ".join(
-        f"{k} {_pct(v)}" for k, v in clean["pipeline"]["per_class_recall"].items())]
+    lines += [
+        "",
+        "Per-class recall (pipeline): "
+        + ", ".join(f"{k} {_pct(v)}" for k, v in clean["pipeline"]["per_class_recall"].items()),
+    ]
     lines += ["", "Confusion matrix (rows: true, columns: predicted; " + ", ".join(LABELS) + "):", "", "```"]
     for label, row in zip(LABELS, clean["pipeline"]["confusion"], strict=False):
         lines.append(f"{label:>9} " + " ".join(f"{v:5d}" for v in row))
@@ -452,49 +525,81 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         lines.append("| model | " + " | ".join(f"{int(round(100 * p))} %" for p in props) + " |")
         lines.append("|---|" + "---|" * len(props))
         for name, accs in curve["accuracy"].items():
-            label = {"pipeline": "Latent-OFER pipeline", "no_reconstruction": "no reconstruction",
-                     "oracle": "true mask + reconstruction"}.get(name, name)
+            label = {
+                "pipeline": "Latent-OFER pipeline",
+                "no_reconstruction": "no reconstruction",
+                "oracle": "true mask + reconstruction",
+            }.get(name, name)
             lines.append(f"| {label} | " + " | ".join(_pct(a) for a in accs) + " |")
         lines.append("")
     # pasted
     header = ["kinds", "coverage", "pipeline", "no reconstruction", "true mask", *meta["baselines"]]
-    lines += ["## Pasted cut-outs (about 25 % of the face)", "", "| " + " | ".join(header) + " |",
-              "|" + "---|" * len(header)]
+    lines += [
+        "## Pasted cut-outs (about 25 % of the face)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for name, m in report["pasted"].items():
-        cells = [name, _pct(m["coverage_mean"]), _pct(m["pipeline"]["accuracy"]),
-                 _pct(m["no_reconstruction"]["accuracy"]), _pct(m["oracle"]["accuracy"])]
+        cells = [
+            name,
+            _pct(m["coverage_mean"]),
+            _pct(m["pipeline"]["accuracy"]),
+            _pct(m["no_reconstruction"]["accuracy"]),
+            _pct(m["oracle"]["accuracy"]),
+        ]
         cells += [_pct(m["baselines"][b]["accuracy"]) for b in meta["baselines"]]
         lines.append("| " + " | ".join(cells) + " |")
     # detection
-    lines += ["", "## Occlusion patch detection (Table 1)", "",
-              "| occluders | accuracy | precision | recall | F1 | AUROC | FPR |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Occlusion patch detection (Table 1)",
+        "",
+        "| occluders | accuracy | precision | recall | F1 | AUROC | FPR |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in ("seen", "heldout"):
         m = report["detection"].get(name)
         if m:
-            lines.append(f"| {name} kinds | {_pct(m['accuracy'])} | {_pct(m['precision'])} | {_pct(m['recall'])} | "
-                         f"{_pct(m['f1'])} | {_num(m['auroc'], '{:.3f}')} | {_pct(m['fpr'])} |")
+            lines.append(
+                f"| {name} kinds | {_pct(m['accuracy'])} | {_pct(m['precision'])} | {_pct(m['recall'])} | "
+                f"{_pct(m['f1'])} | {_num(m['auroc'], '{:.3f}')} | {_pct(m['fpr'])} |"
+            )
     lines.append("\nA patch counts as occluded when at least 50 % of it is covered.")
     # reconstruction
     rec = report["reconstruction"]
     lines += ["", "## Reconstruction (Table 8)", ""]
     if rec.get("n"):
-        lines.append(f"Held-out UTKFace ({rec['n']} faces), irregular masks covering {_pct(rec['pixel_coverage'])} "
-                     f"of the pixels; every patch a stroke touches is masked ({_pct(rec['masked_patch_fraction'])} "
-                     "of the patches).")
-        lines += ["", "| output compared with the clean face | PSNR | SSIM |", "|---|---|---|",
-                  f"| stroke pixels from the model, the rest known (inpainting protocol, as Table 8) | "
-                  f"{_num(rec['psnr_pixel'])} dB | {_num(rec['ssim_pixel'], '{:.3f}')} |",
-                  f"| the reconstructor's output as is (whole masked patches regenerated) | {_num(rec['psnr'])} dB | "
-                  f"{_num(rec['ssim'], '{:.3f}')} |",
-                  f"| the occluded input (noise in the strokes) | {_num(rec['psnr_occluded_input'])} dB | - |"]
+        lines.append(
+            f"Held-out UTKFace ({rec['n']} faces), irregular masks covering {_pct(rec['pixel_coverage'])} "
+            f"of the pixels; every patch a stroke touches is masked ({_pct(rec['masked_patch_fraction'])} "
+            "of the patches)."
+        )
+        lines += [
+            "",
+            "| output compared with the clean face | PSNR | SSIM |",
+            "|---|---|---|",
+            f"| stroke pixels from the model, the rest known (inpainting protocol, as Table 8) | "
+            f"{_num(rec['psnr_pixel'])} dB | {_num(rec['ssim_pixel'], '{:.3f}')} |",
+            f"| the reconstructor's output as is (whole masked patches regenerated) | {_num(rec['psnr'])} dB | "
+            f"{_num(rec['ssim'], '{:.3f}')} |",
+            f"| the occluded input (noise in the strokes) | {_num(rec['psnr_occluded_input'])} dB | - |",
+        ]
     else:
         lines.append("No held-out UTKFace faces.")
     # ablation
-    lines += ["", "## Ablation (Table 10)", "", "| FER net | reconstruction | clean | 25 % pasted |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Ablation (Table 10)",
+        "",
+        "| FER net | reconstruction | clean | 25 % pasted |",
+        "|---|---|---|---|",
+    ]
     for row in report["ablation"]:
-        lines.append(f"| {row['expression']} | {'yes' if row['reconstruction'] else 'no'} | "
-                     f"{_pct(row['clean_accuracy'])} | {_pct(row['pasted_accuracy'])} |")
+        lines.append(
+            f"| {row['expression']} | {'yes' if row['reconstruction'] else 'no'} | "
+            f"{_pct(row['clean_accuracy'])} | {_pct(row['pasted_accuracy'])} |"
+        )
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{name}]({file})" for name, file in plots.items()]
@@ -515,8 +620,9 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
     for ax, (kind, curve) in zip(axes[0], curves.items(), strict=False):
         x = [100 * p for p in curve["proportions"]]
         for name, accs in curve["accuracy"].items():
-            label = {"pipeline": "Latent-OFER", "no_reconstruction": "no reconstruction",
-                     "oracle": "true mask"}.get(name, name)
+            label = {"pipeline": "Latent-OFER", "no_reconstruction": "no reconstruction", "oracle": "true mask"}.get(
+                name, name
+            )
             style = "-o" if name == "pipeline" else "--." if name in ("no_reconstruction", "oracle") else ":s"
             ax.plot(x, [100 * a for a in accs], style, label=label, markersize=4)
         ax.set_title(f"{'Random' if kind == 'random' else 'Grad-CAM'} patch occlusion")
@@ -537,8 +643,15 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
     ax.set_yticks(range(NUM_CLASSES), LABELS)
     for i in range(NUM_CLASSES):
         for j in range(NUM_CLASSES):
-            ax.text(j, i, f"{int(confusion[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(confusion[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix, clean FER+ valid")
@@ -586,7 +699,11 @@ def write_report(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
 
 
 def load_eval_data(
-    settings: Any, face_size: int, heldout_kinds: Sequence[str], max_images: int | None, seed: int,
+    settings: Any,
+    face_size: int,
+    heldout_kinds: Sequence[str],
+    max_images: int | None,
+    seed: int,
     max_utkface: int | None = None,
 ) -> EvalData:
     """FER+ valid (majority labels) and held-out UTKFace at ``face_size`` from the caches (built when missing),
@@ -614,7 +731,15 @@ def load_eval_data(
     held_kinds = [k for k in heldout_kinds if k in bank.kinds]
     seen, heldout = bank.split(held_kinds)
     return EvalData(
-        faces=faces, labels=labels, utk_faces=utk_faces, seen=seen, heldout=heldout, layout=template_layout(),
-        description={"ferplus_valid_labelled": int((valid.labels >= 0).sum()), "utkface_heldout": n_utk_total,
-                     "data_root": str(settings.data_root)},
+        faces=faces,
+        labels=labels,
+        utk_faces=utk_faces,
+        seen=seen,
+        heldout=heldout,
+        layout=template_layout(),
+        description={
+            "ferplus_valid_labelled": int((valid.labels >= 0).sum()),
+            "utkface_heldout": n_utk_total,
+            "data_root": str(settings.data_root),
+        },
     )

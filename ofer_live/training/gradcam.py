@@ -17,8 +17,11 @@ from torch import Tensor, nn
 def last_spatial_conv(module: nn.Module, run: Callable[[], object]) -> nn.Module:
     """The last Conv2d (in execution order) whose output is at least 3x3, found with one traced forward ``run``."""
     seen: list[tuple[nn.Module, tuple[int, ...]]] = []
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((m, tuple(o.shape))))
-             for m in module.modules() if isinstance(m, nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: seen.append((m, tuple(o.shape))))
+        for m in module.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
     try:
         with torch.no_grad():
             run()
@@ -34,8 +37,9 @@ def last_spatial_conv(module: nn.Module, run: Callable[[], object]) -> nn.Module
 class GradCam:
     """Grad-CAM of ``logits_fn(faces float (N, S, S, 3) in [0, 255]) -> (N, 7)`` at a conv layer of ``module``."""
 
-    def __init__(self, module: nn.Module, logits_fn: Callable[[Tensor], Tensor], layer: nn.Module | None = None,
-                 batch: int = 64) -> None:
+    def __init__(
+        self, module: nn.Module, logits_fn: Callable[[Tensor], Tensor], layer: nn.Module | None = None, batch: int = 64
+    ) -> None:
         self.module = module
         self.logits_fn = logits_fn
         self.layer = layer
@@ -52,7 +56,7 @@ class GradCam:
             return np.zeros((0, 1, 1), np.float32)
         out = []
         for start in range(0, len(faces), self.batch):
-            x = torch.from_numpy(np.ascontiguousarray(faces[start:start + self.batch])).float().requires_grad_(True)
+            x = torch.from_numpy(np.ascontiguousarray(faces[start : start + self.batch])).float().requires_grad_(True)
             layer = self._layer(x[:1].detach())
             store: dict[str, Tensor] = {}
 

@@ -52,7 +52,10 @@ def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
 
 
 def detection_metrics(
-    scores: np.ndarray, coverage: np.ndarray, threshold: float = 1.0, positive: float = POSITIVE,
+    scores: np.ndarray,
+    coverage: np.ndarray,
+    threshold: float = 1.0,
+    positive: float = POSITIVE,
     negative: float = NEGATIVE,
 ) -> dict[str, float]:
     """scores: (N, G, G) patch scores (> threshold = occluded), coverage: (N, G, G) true covered fractions.
@@ -76,14 +79,16 @@ def detection_metrics(
         precision = tp / (tp + fp) if tp + fp > 0 else float("nan")
         recall = tp / (tp + fn) if tp + fn > 0 else float("nan")
         f1 = 2 * precision * recall / (precision + recall) if tp > 0 else 0.0
-        out.update({
-            f"{prefix}accuracy": (tp + tn) / n,
-            f"{prefix}precision": precision,
-            f"{prefix}recall": recall,
-            f"{prefix}f1": f1,
-            f"{prefix}fpr": fp / (fp + tn) if fp + tn > 0 else float("nan"),
-            f"{prefix}auroc": auroc(s[keep], truth),
-        })
+        out.update(
+            {
+                f"{prefix}accuracy": (tp + tn) / n,
+                f"{prefix}precision": precision,
+                f"{prefix}recall": recall,
+                f"{prefix}f1": f1,
+                f"{prefix}fpr": fp / (fp + tn) if fp + tn > 0 else float("nan"),
+                f"{prefix}auroc": auroc(s[keep], truth),
+            }
+        )
     out["occluded_fraction"] = float((c >= positive).mean()) if c.size else float("nan")
     out["predicted_fraction"] = float(pred.mean()) if pred.size else float("nan")
     return out

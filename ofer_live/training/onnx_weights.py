@@ -70,9 +70,15 @@ def trace_to_onnx(model: nn.Module, name: str, opset: int = OPSET, batch: int = 
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
             torch.onnx.export(
-                model, example_inputs(model, batch=batch), buffer, input_names=inputs, output_names=outputs,
-                dynamic_axes={n: {0: BATCH_AXIS} for n in inputs + outputs}, opset_version=opset,
-                do_constant_folding=True, dynamo=False,
+                model,
+                example_inputs(model, batch=batch),
+                buffer,
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_axes={n: {0: BATCH_AXIS} for n in inputs + outputs},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
             )
     finally:
         model.train(was_training)
@@ -106,8 +112,13 @@ def initializer_slots(proto: onnx.ModelProto) -> tuple[list[str], dict[str, np.n
     the initializer list but not the other nodes and their inputs.
     """
     aliases = _weight_aliases(proto)
-    slots = [aliases[name] for node in proto.graph.node if not _is_weight_identity(node, aliases)
-             for name in node.input if name in aliases]
+    slots = [
+        aliases[name]
+        for node in proto.graph.node
+        if not _is_weight_identity(node, aliases)
+        for name in node.input
+        if name in aliases
+    ]
     return slots, {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
 
 
@@ -178,8 +189,11 @@ def weight_map(model: nn.Module, name: str) -> tuple[list[tuple[str, tuple[str, 
                 found = ("copy", (key,))
             elif tensor.ndim == 2 and _close(value, tensor.T):
                 found = ("transpose", (key,))
-            elif value.size == tensor.size and value.shape != tensor.shape and _close(value.reshape(-1),
-                                                                                       tensor.reshape(-1)):
+            elif (
+                value.size == tensor.size
+                and value.shape != tensor.shape
+                and _close(value.reshape(-1), tensor.reshape(-1))
+            ):
                 found = ("reshape", (key,))
             if found[0] != "constant":
                 break
@@ -223,8 +237,10 @@ def checkpoint_from_onnx(path: str | Path, verify: bool = True) -> dict[str, Any
     mapping, ops = weight_map(model, name)
     slots, values = initializer_slots(proto)
     if _op_types(proto) != ops or len(slots) != len(mapping):
-        raise ModelError(f"{path}: its graph differs from a fresh {arch} export; it was exported from another "
-                         "architecture or exporter")
+        raise ModelError(
+            f"{path}: its graph differs from a fresh {arch} export; it was exported from another "
+            "architecture or exporter"
+        )
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     covered: set[str] = set()
     folded: list[str] = []
@@ -238,8 +254,10 @@ def checkpoint_from_onnx(path: str | Path, verify: bool = True) -> dict[str, Any
             target = state[keys[0]]
             value = value.T if transform == "transpose" else value
             if value.numel() != target.numel():
-                raise ModelError(f"{path}: weight {init_name} has shape {tuple(value.shape)}, {arch} needs "
-                                 f"{tuple(target.shape)} for {keys[0]}")
+                raise ModelError(
+                    f"{path}: weight {init_name} has shape {tuple(value.shape)}, {arch} needs "
+                    f"{tuple(target.shape)} for {keys[0]}"
+                )
             state[keys[0]] = value.reshape(target.shape).to(target.dtype)
             covered.add(keys[0])
             continue
@@ -267,14 +285,21 @@ def checkpoint_from_onnx(path: str | Path, verify: bool = True) -> dict[str, Any
     if verify:
         verify_against_onnx(model, path)
     if missing:
-        log.warning("%s: %d learnable tensors are not in the graph and keep their initial values: %s", path,
-                    len(missing), ", ".join(missing[:5]))
+        log.warning(
+            "%s: %d learnable tensors are not in the graph and keep their initial values: %s",
+            path,
+            len(missing),
+            ", ".join(missing[:5]),
+        )
     metrics = meta.get("metrics", {})
     return {
-        "format": 1, "model_name": str(arch), "model_kwargs": kwargs,
+        "format": 1,
+        "model_name": str(arch),
+        "model_kwargs": kwargs,
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         "metrics": dict(metrics) if isinstance(metrics, dict) else {},
-        "trained_on": str(meta.get("trained_on", "unknown")), "preset": str(meta.get("preset", "unknown")),
+        "trained_on": str(meta.get("trained_on", "unknown")),
+        "preset": str(meta.get("preset", "unknown")),
         "threshold": float(meta.get("threshold", 1.0)) if name == contracts.OCCLUSION else None,
         "extra": {"folded_batchnorm": folded, "not_in_onnx": missing, "source": str(path)},
     }
@@ -306,8 +331,9 @@ def verify_against_onnx(model: nn.Module, path: Path, rtol: float = 1e-3, atol: 
 
 
 @torch.no_grad()
-def recalibrate_folded_batchnorm(model: nn.Module, names: Sequence[str], run: Callable[[Any], None],
-                                 batches: Iterable[Any] = (None,)) -> None:
+def recalibrate_folded_batchnorm(
+    model: nn.Module, names: Sequence[str], run: Callable[[Any], None], batches: Iterable[Any] = (None,)
+) -> None:
     """Give the identity BatchNorms ``names`` (from ``checkpoint_from_onnx``) the statistics of real inputs while
     keeping the eval-mode function: mean m, variance v, scale sqrt(v + eps), shift b + m.
 
@@ -319,9 +345,11 @@ def recalibrate_folded_batchnorm(model: nn.Module, names: Sequence[str], run: Ca
     sums: dict[str, list[Tensor]] = {n: [] for n in names}
     hooks = []
     for bn_name in names:
+
         def hook(module, inputs, output, key=bn_name):
             x = inputs[0].float()
             sums[key].append(torch.stack([x.mean(dim=(0, 2, 3)), (x * x).mean(dim=(0, 2, 3))]))
+
         hooks.append(model.get_submodule(bn_name).register_forward_hook(hook))
     was_training = model.training
     model.eval()
@@ -344,4 +372,3 @@ def recalibrate_folded_batchnorm(model: nn.Module, names: Sequence[str], run: Ca
         bn.weight.copy_(torch.sqrt(var + bn.eps))
         bn.bias.copy_(shift + mean)
     log.info("recalibrated %d folded BatchNorms on real inputs", len(names))
-

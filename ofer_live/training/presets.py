@@ -205,14 +205,24 @@ def _preset_sections(preset: str, kind: str) -> dict[str, dict[str, Any]]:
     model_name = f"{ARCHITECTURES[kind]}_{preset}"
     if preset == "tiny":
         # fp32: bf16 autocast only slows models this small down (``ofer-live train bench --preset tiny``).
-        run = dict(epochs=2, batch_size=4, eval_batch_size=8, num_workers=0, max_steps_per_epoch=2, log_every=1,
-                   val_max_images=8, patience=0, device="cpu", checkpoint_minutes=0.0, precision="fp32")
+        run = dict(
+            epochs=2,
+            batch_size=4,
+            eval_batch_size=8,
+            num_workers=0,
+            max_steps_per_epoch=2,
+            log_every=1,
+            val_max_images=8,
+            patience=0,
+            device="cpu",
+            checkpoint_minutes=0.0,
+            precision="fp32",
+        )
         data = dict(max_train=16)
         task: dict[str, Any] = {}
         if kind == "occlusion":
             task = dict(center_images=8, calibration_images=8)
-        return dict(run=run, data=data, model=dict(name=model_name), optim=dict(lr=1e-3, warmup_epochs=0.0),
-                    task=task)
+        return dict(run=run, data=data, model=dict(name=model_name), optim=dict(lr=1e-3, warmup_epochs=0.0), task=task)
     if preset == "default":
         # Sized from smoke runs on the 2-core CPU (README): occlusion ~40 img/s, reconstructor ~11 img/s (with
         # discriminators and the L_sc teacher), expression ~23 img/s (through the frozen reconstructor); each run
@@ -241,8 +251,13 @@ def _preset_sections(preset: str, kind: str) -> dict[str, dict[str, Any]]:
             "reconstructor": dict(lr=2e-4, weight_decay=0.05, warmup_epochs=1.0),
             "expression": dict(lr=5e-4, weight_decay=0.05, warmup_epochs=1.0),
         }[kind]
-        return dict(run=run, data={}, model=dict(name=model_name), optim=optim,
-                    task=dict(center_images=8000, calibration_images=3000) if kind == "occlusion" else {})
+        return dict(
+            run=run,
+            data={},
+            model=dict(name=model_name),
+            optim=optim,
+            task=dict(center_images=8000, calibration_images=3000) if kind == "occlusion" else {},
+        )
     raise UserError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
 
 
@@ -251,8 +266,14 @@ def preset_config(preset: str, kind: str) -> TrainConfig:
     if kind not in MODEL_KINDS:
         raise UserError(f"unknown model {kind!r}; choose from {', '.join(MODEL_KINDS)}")
     base = TrainConfig(
-        kind=kind, preset=preset, run=RunConfig(), data=DataConfig(), model=ArchitectureSpec(), optim=OptimConfig(),
-        synth=SynthConfig(), task=TASKS[kind](),
+        kind=kind,
+        preset=preset,
+        run=RunConfig(),
+        data=DataConfig(),
+        model=ArchitectureSpec(),
+        optim=OptimConfig(),
+        synth=SynthConfig(),
+        task=TASKS[kind](),
     )
     return apply_overrides(base, _preset_sections(preset, kind))
 
@@ -269,8 +290,10 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
         raise UserError(f"config {where}: expected true/false, got {value!r}")
     if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if isinstance(current, (int, float, str)) and not isinstance(current, bool) and not isinstance(
-        value, type(current)
+    if (
+        isinstance(current, (int, float, str))
+        and not isinstance(current, bool)
+        and not isinstance(value, type(current))
     ):
         raise UserError(f"config {where}: expected {type(current).__name__}, got {value!r}")
     return value
@@ -320,7 +343,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def resolve_config(
-    kind: str, preset: str = "default", config_file: str | Path | None = None,
+    kind: str,
+    preset: str = "default",
+    config_file: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> TrainConfig:
     """preset -> TOML file (if any) -> ``overrides`` (e.g. CLI flags: {"run": {"epochs": 3}})."""

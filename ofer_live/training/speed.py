@@ -25,18 +25,23 @@ DEFAULT_STEPS = 12
 BATCH = {"expression": 64, "occlusion": 32, "reconstructor": 32}
 
 
-def time_train_steps(kind: str, preset: str, precision: str, data_root: Path, cache_dir: Path, batch: int,
-                     steps: int) -> dict[str, Any]:
+def time_train_steps(
+    kind: str, preset: str, precision: str, data_root: Path, cache_dir: Path, batch: int, steps: int
+) -> dict[str, Any]:
     """-> {"precision": resolved, "images_per_s": float, "seconds": float} for ``steps`` timed train steps."""
     from ofer_live.training.presets import resolve_config
     from ofer_live.training.trainers import build_task
     from ofer_live.training.trainers.common import resolve_device
 
-    config = resolve_config(kind, preset, overrides={
-        "run": {"precision": precision, "batch_size": batch, "device": "cpu", "val_max_images": 8},
-        "data": {"data_root": str(data_root), "cache_dir": str(cache_dir), "align": "none"},
-        "task": {"sc_teacher": ""} if kind == "reconstructor" else {},
-    })
+    config = resolve_config(
+        kind,
+        preset,
+        overrides={
+            "run": {"precision": precision, "batch_size": batch, "device": "cpu", "val_max_images": 8},
+            "data": {"data_root": str(data_root), "cache_dir": str(cache_dir), "align": "none"},
+            "task": {"sc_teacher": ""} if kind == "reconstructor" else {},
+        },
+    )
     device = resolve_device(config.run.device)
     torch.manual_seed(0)
     task = build_task(config, device)
@@ -49,12 +54,16 @@ def time_train_steps(kind: str, preset: str, precision: str, data_root: Path, ca
     for _ in range(steps):
         task.train_step(sample)
     seconds = time.perf_counter() - start
-    return {"precision": task.precision, "images_per_s": round(steps * batch / seconds, 1),
-            "seconds": round(seconds, 2)}
+    return {
+        "precision": task.precision,
+        "images_per_s": round(steps * batch / seconds, 1),
+        "seconds": round(seconds, 2),
+    }
 
 
-def bench(kinds: list[str], preset: str, precision: str, steps: int, batch: int | None,
-          threads: int | None) -> dict[str, Any]:
+def bench(
+    kinds: list[str], preset: str, precision: str, steps: int, batch: int | None, threads: int | None
+) -> dict[str, Any]:
     """fp32 and ``precision`` for each of ``kinds`` -> {"threads", "precision", "models": {kind: {...}}}."""
     from ofer_live.training.data.fake import write_fake_data
     from ofer_live.training.trainers.common import cpu_has_bf16
@@ -63,8 +72,13 @@ def bench(kinds: list[str], preset: str, precision: str, steps: int, batch: int 
     logging.getLogger("ofer_live.training").setLevel(logging.ERROR)  # e.g. "no sc_teacher" for generated data
     if threads:
         torch.set_num_threads(threads)
-    report: dict[str, Any] = {"threads": torch.get_num_threads(), "preset": preset, "cpu_bf16": cpu_has_bf16(),
-                              "torch": torch.__version__, "models": {}}
+    report: dict[str, Any] = {
+        "threads": torch.get_num_threads(),
+        "preset": preset,
+        "cpu_bf16": cpu_has_bf16(),
+        "torch": torch.__version__,
+        "models": {},
+    }
     with tempfile.TemporaryDirectory(prefix="ofer_train_bench_") as tmp:
         data_root = write_fake_data(Path(tmp) / "data", n_train=64, n_valid=8, n_utk=64)
         cache_dir = Path(tmp) / "cache"
@@ -74,7 +88,8 @@ def bench(kinds: list[str], preset: str, precision: str, steps: int, batch: int 
             chosen = time_train_steps(kind, preset, precision, data_root, cache_dir, size, steps)
             report["precision"] = chosen["precision"]
             report["models"][kind] = {
-                "batch": size, "fp32_images_per_s": fp32["images_per_s"],
+                "batch": size,
+                "fp32_images_per_s": fp32["images_per_s"],
                 f"{chosen['precision']}_images_per_s": chosen["images_per_s"],
                 "ratio": round(chosen["images_per_s"] / fp32["images_per_s"], 2),
             }

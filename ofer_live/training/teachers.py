@@ -567,8 +567,13 @@ class KerasGraph(nn.Module):
             return _WithActivation(op, act), int(lc["filters"])
         if cls == "SeparableConv2D":
             op = TfSeparableConv2d(
-                cin, lc["filters"], lc["kernel_size"], lc["strides"], lc["padding"],
-                depth_multiplier=int(lc.get("depth_multiplier", 1)), bias=lc["use_bias"],
+                cin,
+                lc["filters"],
+                lc["kernel_size"],
+                lc["strides"],
+                lc["padding"],
+                depth_multiplier=int(lc.get("depth_multiplier", 1)),
+                bias=lc["use_bias"],
             )
             return _WithActivation(op, act), int(lc["filters"])
         if cls == "DepthwiseConv2D":
@@ -809,6 +814,12 @@ def evaluate_teacher(
     result["eval_seconds"] = elapsed
     result["latency_ms_b1"] = measure_latency(model, runs=latency_runs) if latency_runs > 0 else None
     result["torch_threads"] = torch.get_num_threads()
-    log.info("%s on FER+ %s: acc %.4f macro recall %.4f (n=%d)", name, split, result["accuracy"],
-             result["macro_recall"], result["n"])
+    log.info(
+        "%s on FER+ %s: acc %.4f macro recall %.4f (n=%d)",
+        name,
+        split,
+        result["accuracy"],
+        result["macro_recall"],
+        result["n"],
+    )
     return result

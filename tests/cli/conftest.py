@@ -40,9 +40,7 @@ def ofer_subprocess(cli_python):
     """ofer_subprocess(*argv) -> Result: runs `python -m ofer_live.cli` (checks real stderr, no traceback)."""
 
     def run(*argv: object, timeout: float = 120) -> Result:
-        proc = subprocess.run(
-            [*cli_python, *(str(a) for a in argv)], capture_output=True, text=True, timeout=timeout
-        )
+        proc = subprocess.run([*cli_python, *(str(a) for a in argv)], capture_output=True, text=True, timeout=timeout)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     return run

@@ -12,8 +12,20 @@ from ofer_live.pipeline.frame_pipeline import STAGES
 
 
 def test_bench_json(ofer, tiny_models_dir):
-    result = ofer("bench", "--frames", 4, "--warmup", 1, "--size", "320x240", "--json", "--models", tiny_models_dir,
-                  "--occluder-seconds", "4")
+    result = ofer(
+        "bench",
+        "--frames",
+        4,
+        "--warmup",
+        1,
+        "--size",
+        "320x240",
+        "--json",
+        "--models",
+        tiny_models_dir,
+        "--occluder-seconds",
+        "4",
+    )
     assert result.code == 0, result.err
     report = json.loads(result.out)
     assert report["frames"] == 4 and report["warmup"] == 1 and report["frame_size"] == [320, 240]
@@ -49,8 +61,13 @@ def test_bench_table(ofer, tiny_models_dir):
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
-    [(["--frames", "0"], "--frames"), (["--size", "big"], "--size"), (["--warmup", "-1"], "--warmup"),
-     (["--occluder-seconds", "-1"], "--occluder-seconds"), (["--faces", "5"], "--faces must be between 1 and 4")],
+    [
+        (["--frames", "0"], "--frames"),
+        (["--size", "big"], "--size"),
+        (["--warmup", "-1"], "--warmup"),
+        (["--occluder-seconds", "-1"], "--occluder-seconds"),
+        (["--faces", "5"], "--faces must be between 1 and 4"),
+    ],
 )
 def test_bench_bad_flags(ofer, one_line_error, tiny_models_dir, args, fragment):
     one_line_error(ofer("bench", *args, "--models", tiny_models_dir), fragment)
@@ -61,9 +78,23 @@ def test_doctor_healthy(ofer, tiny_models_dir):
     result = ofer("doctor", "--models", tiny_models_dir)
     assert time.monotonic() - start < 30  # the camera probe never hangs
     assert result.code == 0, result.out + result.err
-    for fragment in ("python", "numpy", "opencv", "mediapipe", "onnxruntime", "PySide6", "available",
-                     "CPUExecutionProvider", "occlusion", "reconstructor", "expression", "contract ok", "camera:0",
-                     "display", "all checks passed"):
+    for fragment in (
+        "python",
+        "numpy",
+        "opencv",
+        "mediapipe",
+        "onnxruntime",
+        "PySide6",
+        "available",
+        "CPUExecutionProvider",
+        "occlusion",
+        "reconstructor",
+        "expression",
+        "contract ok",
+        "camera:0",
+        "display",
+        "all checks passed",
+    ):
         assert fragment in result.out, fragment
 
 

@@ -61,8 +61,16 @@ def test_unreadable_inputs_are_reported_and_the_run_goes_on(ofer, image_dir, tin
     empty_folder.mkdir()
     out = tmp_path / "results.csv"
     result = ofer(
-        "images", image_dir / "face.jpg", image_dir / "broken.png", tmp_path / "missing.png", image_dir / "empty.jpg",
-        empty_folder, "--out", out, "--models", tiny_models_dir,
+        "images",
+        image_dir / "face.jpg",
+        image_dir / "broken.png",
+        tmp_path / "missing.png",
+        image_dir / "empty.jpg",
+        empty_folder,
+        "--out",
+        out,
+        "--models",
+        tiny_models_dir,
     )
     assert result.code == 2
     assert "Traceback" not in result.err
@@ -82,8 +90,17 @@ def test_aligned_faces(ofer, tiny_models_dir, tmp_path, astronaut_bgr):
     cv2.imwrite(str(tmp_path / "gray48.png"), cv2.resize(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), (48, 48)))
     cv2.imwrite(str(tmp_path / "wide.png"), np.zeros((40, 100, 3), np.uint8))
     out = tmp_path / "aligned.csv"
-    result = ofer("images", tmp_path / "crop.png", tmp_path / "gray48.png", tmp_path / "wide.png", "--aligned",
-                  "--out", out, "--models", tiny_models_dir)
+    result = ofer(
+        "images",
+        tmp_path / "crop.png",
+        tmp_path / "gray48.png",
+        tmp_path / "wide.png",
+        "--aligned",
+        "--out",
+        out,
+        "--models",
+        tiny_models_dir,
+    )
     assert result.code == 0, result.err
     rows = {Path(r["path"]).name: r for r in _rows(out)}
     assert [rows["crop.png"][k] for k in "xywh"] == ["0", "0", "200", "200"]

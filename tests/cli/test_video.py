@@ -46,8 +46,16 @@ def test_video_end_to_end(ofer, demo_clip, tiny_models_dir, tmp_path):
     with_face = sum(bool(r["faces"]) for r in records)
     assert with_face >= 27, f"a face in only {with_face}/30 frames"
     face = next(r["faces"][0] for r in records if r["faces"])
-    assert set(face) >= {"track_id", "box", "label", "confidence", "probs", "occluded_fraction", "occlusion_grid",
-                         "timings_ms"}
+    assert set(face) >= {
+        "track_id",
+        "box",
+        "label",
+        "confidence",
+        "probs",
+        "occluded_fraction",
+        "occlusion_grid",
+        "timings_ms",
+    }
     assert list(face["probs"]) == list(LABELS)
     assert sum(face["probs"].values()) == pytest.approx(1.0, abs=1e-3)
     assert len(face["occlusion_grid"]) == 16 and set(face["occlusion_grid"]) <= {"0", "1"}
@@ -59,8 +67,19 @@ def test_video_end_to_end(ofer, demo_clip, tiny_models_dir, tmp_path):
 def test_no_overlay_max_frames_and_smoothing(ofer, demo_clip, tiny_models_dir, tmp_path):
     out, jsonl = tmp_path / "plain.mp4", tmp_path / "r.jsonl"
     result = ofer(
-        "video", demo_clip, "-o", out, "--jsonl", jsonl, "--no-overlay", "--max-frames", 4, "--smoothing",
-        "--no-progress", "--models", tiny_models_dir,
+        "video",
+        demo_clip,
+        "-o",
+        out,
+        "--jsonl",
+        jsonl,
+        "--no-overlay",
+        "--max-frames",
+        4,
+        "--smoothing",
+        "--no-progress",
+        "--models",
+        tiny_models_dir,
     )
     assert result.code == 0, result.err
     assert "[" not in result.err  # no progress bar

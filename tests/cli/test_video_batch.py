@@ -63,8 +63,11 @@ def test_four_inputs_one_corrupt(ofer, four_inputs, tiny_models_dir, tmp_path):
     for name in "abc":
         lines = (out / f"{name}.jsonl").read_text().splitlines()
         assert len(lines) == 7 and _frames(out / f"{name}.avi") == 6
-        assert json.loads(lines[-1]) == {"end": True, "input": str(four_inputs["abc".index(name) + (name != "a")]),
-                                         "frames": 6}
+        assert json.loads(lines[-1]) == {
+            "end": True,
+            "input": str(four_inputs["abc".index(name) + (name != "a")]),
+            "frames": 6,
+        }
     # A rerun skips what is finished and still names the bad input.
     again = ofer("video", *four_inputs, "-o", out, "--models", tiny_models_dir, "--max-frames", 6)
     assert again.code == 2 and "0 annotated, 3 skipped (finished earlier), 1 failed" in again.out
@@ -77,8 +80,9 @@ def test_two_shards_write_what_one_run_writes(ofer, four_inputs, tiny_models_dir
     sharded.mkdir()
     assert ofer("video", *good, "-o", one, "--models", tiny_models_dir, "--max-frames", 4).code == 0
     first = ofer("video", *good, "-o", sharded, "--models", tiny_models_dir, "--max-frames", 4, "--shard", "1/2")
-    second = ofer("video", *good, "-o", sharded, "--models", tiny_models_dir, "--max-frames", 4, "--shard", "2/2",
-                  "--jobs", 2)
+    second = ofer(
+        "video", *good, "-o", sharded, "--models", tiny_models_dir, "--max-frames", 4, "--shard", "2/2", "--jobs", 2
+    )
     assert first.code == 0 and second.code == 0
     assert "2 annotated" in first.out and "1 annotated" in second.out
     assert _outputs(one) == _outputs(sharded)
@@ -89,13 +93,22 @@ def test_cut_off_run_is_redone_and_foreign_files_are_kept(ofer, four_inputs, tin
     out.mkdir()
     (out / "a.partial.avi").write_bytes(b"cut off")  # what a killed run leaves: this command's own
     (out / "b.avi").write_bytes(b"someone else's file")  # not finished by this command
-    result = ofer("video", four_inputs[0], four_inputs[2], "-o", out, "--models", tiny_models_dir,
-                  "--max-frames", 3)
+    result = ofer("video", four_inputs[0], four_inputs[2], "-o", out, "--models", tiny_models_dir, "--max-frames", 3)
     assert result.code == 2
     assert (out / "a.avi").is_file() and not (out / "a.partial.avi").exists()
     assert (out / "b.avi").read_bytes() == b"someone else's file" and "--overwrite" in result.err
-    forced = ofer("video", four_inputs[0], four_inputs[2], "-o", out, "--models", tiny_models_dir,
-                  "--max-frames", 3, "--overwrite")
+    forced = ofer(
+        "video",
+        four_inputs[0],
+        four_inputs[2],
+        "-o",
+        out,
+        "--models",
+        tiny_models_dir,
+        "--max-frames",
+        3,
+        "--overwrite",
+    )
     assert forced.code == 0 and _frames(out / "b.avi") == 3
 
 
@@ -121,9 +134,13 @@ def test_planning_rules(tmp_path):
 
 
 def test_batch_only_flags(ofer, one_line_error, demo_clip, tiny_models_dir, tmp_path):
-    one_line_error(ofer("video", demo_clip, "-o", tmp_path / "x.avi", "--jobs", 2, "--models", tiny_models_dir),
-                   "--jobs applies to several inputs")
+    one_line_error(
+        ofer("video", demo_clip, "-o", tmp_path / "x.avi", "--jobs", 2, "--models", tiny_models_dir),
+        "--jobs applies to several inputs",
+    )
     out = tmp_path / "d"
     out.mkdir()
-    one_line_error(ofer("video", demo_clip, demo_clip, "-o", out, "--jsonl", tmp_path / "r.jsonl",
-                        "--models", tiny_models_dir), "--jsonl is for one input")
+    one_line_error(
+        ofer("video", demo_clip, demo_clip, "-o", out, "--jsonl", tmp_path / "r.jsonl", "--models", tiny_models_dir),
+        "--jsonl is for one input",
+    )

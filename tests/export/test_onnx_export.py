@@ -110,8 +110,14 @@ def test_export_command_end_to_end(tmp_path, tiny_torch_models):
     for name, model in tiny_torch_models.items():
         run = tmp_path / f"run_{name}"
         save_checkpoint(
-            run / "last.pt", model, metrics={"score": 1.0}, trained_on=f"synthetic {name}", preset="tiny",
-            threshold=1.0 if name == contracts.OCCLUSION else None, model_name=f"{model.model_name}", model_kwargs={},
+            run / "last.pt",
+            model,
+            metrics={"score": 1.0},
+            trained_on=f"synthetic {name}",
+            preset="tiny",
+            threshold=1.0 if name == contracts.OCCLUSION else None,
+            model_name=f"{model.model_name}",
+            model_kwargs={},
         )
         runs.append(str(run))
     out = tmp_path / "exported"

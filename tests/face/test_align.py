@@ -77,8 +77,9 @@ def test_align_face_on_the_astronaut(astronaut_bgr):
     # Round trip frame -> face -> frame.
     np.testing.assert_allclose(transform_points(transform_points(d.keypoints, f2c), c2f), d.keypoints, atol=1e-3)
     # RGB order: the crop equals the BGR warp with channels swapped.
-    bgr = cv2.warpAffine(astronaut_bgr, f2c.astype(np.float64), (S, S), flags=cv2.INTER_LINEAR,
-                         borderMode=align.BORDER_MODE)
+    bgr = cv2.warpAffine(
+        astronaut_bgr, f2c.astype(np.float64), (S, S), flags=cv2.INTER_LINEAR, borderMode=align.BORDER_MODE
+    )
     assert np.abs(crop.astype(int) - bgr[:, :, ::-1]).max() <= 1  # f2c is float32: rounding only
     # The re-detected aligned face sits where the template says (the crop is FER-like, not a tiny face).
     with FaceDetector() as det:

@@ -25,8 +25,10 @@ def test_crop_is_framed_like_the_face_in_the_frame(astronaut_bgr):
     with CropAligner() as aligner:
         reference = aligner.keypoints(face.aligned)[:4]
         naive = cv2.cvtColor(cv2.resize(crop, (112, 112), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-        errors = {name: float(np.abs(aligner.keypoints(img)[:4] - reference).max())
-                  for name, img in (("crop", aligned), ("gray48", small), ("plain resize", naive))}
+        errors = {
+            name: float(np.abs(aligner.keypoints(img)[:4] - reference).max())
+            for name, img in (("crop", aligned), ("gray48", small), ("plain resize", naive))
+        }
     assert errors["crop"] < 8 and errors["gray48"] < 8 and errors["plain resize"] > 15, errors
     pixel_error = np.abs(aligned.astype(int) - face.aligned.astype(int)).mean()
     assert pixel_error < 0.5 * np.abs(naive.astype(int) - face.aligned.astype(int)).mean()

@@ -39,8 +39,7 @@ def test_toggle_sends_the_view_in_the_chosen_mode(make_window, qtbot):
 
     window = make_window("demo", virtual_camera_opener=opener)
     controller = window.controller
-    qtbot.waitUntil(lambda: controller.source_info is not None and controller.current_output is not None,
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: controller.source_info is not None and controller.current_output is not None, timeout=WAIT)
     window.act_vcam.trigger()  # the toolbar toggle beside Record
     qtbot.waitUntil(lambda: cameras and len(cameras[0].frames) >= 3, timeout=WAIT)
     camera = cameras[0]
@@ -81,9 +80,15 @@ def test_demo_loop_captions_follow_the_clip(make_window, qtbot):
     assert not controller.demo_captions
     assert window.source_label.text() == "640×480 @ 30 fps"  # what the source really gives, in the status bar
     window.act_demo_loop.trigger()  # Playback > Play the demo loop with captions
-    qtbot.waitUntil(lambda: controller.source_info is not None and controller.annotated is not None
-                    and controller.current_frame is not None and controller.current_frame.generation > 1,
-                    timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: (
+            controller.source_info is not None
+            and controller.annotated is not None
+            and controller.current_frame is not None
+            and controller.current_frame.generation > 1
+        ),
+        timeout=WAIT,
+    )
     assert controller.demo_captions and controller.source_info.spec == "demo"
     frame = controller.current_frame
     expected = controller._demo_clip.caption(frame.source_index % controller._demo_clip.n_frames)

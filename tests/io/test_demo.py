@@ -135,8 +135,24 @@ def test_demo_command_writes_masks(tmp_path, capsys):
 
     from ofer_live.cli import main
 
-    assert main(["demo", "-o", str(tmp_path / "d.avi"), "--seconds", "1", "--fps", "10", "--size", "160x120",
-                 "--masks", str(tmp_path / "m.npz")]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "-o",
+                str(tmp_path / "d.avi"),
+                "--seconds",
+                "1",
+                "--fps",
+                "10",
+                "--size",
+                "160x120",
+                "--masks",
+                str(tmp_path / "m.npz"),
+            ]
+        )
+        == 0
+    )
     assert "the occluder of each of the 10 frames" in capsys.readouterr().out
     with np.load(tmp_path / "m.npz") as data:
         assert data["alpha"].shape == (10, 120, 160)

@@ -32,8 +32,9 @@ def _write_big_gray_png(path: Path, side: int) -> None:
     parts = [comp.compress(white if y < side // 2 else black) for y in range(side)]
     idat = b"".join(parts) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
-                     + _png_chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    )
 
 
 def test_rgba_png_is_composited_on_neutral_gray(tmp_path):

@@ -158,7 +158,8 @@ def test_sigkill_mid_recording_leaves_a_playable_file(tmp_path, riff_limit):
     path = tmp_path / "killed.avi"
     proc = subprocess.Popen(
         [sys.executable, "-c", _KILL_CHILD, str(path), str(riff_limit)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     written = 0
     deadline = time.monotonic() + 60
@@ -206,8 +207,12 @@ _FULL_DISK_CHILD = textwrap.dedent(
 @pytest.mark.parametrize("riff_limit", [1 << 30, 100_000], ids=["one-riff", "opendml"])
 def test_full_disk_stops_cleanly_and_the_file_plays(tmp_path, riff_limit):
     path = tmp_path / "full.avi"
-    proc = subprocess.run([sys.executable, "-c", _FULL_DISK_CHILD, str(path), str(riff_limit)], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_CHILD, str(path), str(riff_limit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     n_text, message = proc.stdout.strip().splitlines()
     n = int(n_text)

@@ -27,20 +27,38 @@ def make_face_result(track_id: int = 3, box=(10, 20, 64, 64)) -> FaceResult:
     mask[0, 1] = mask[3, 3] = True
     probs = np.array([0.05, 0.05, 0.1, 0.6, 0.1, 0.05, 0.05], np.float32)
     face = Face(
-        box=box, keypoints=np.zeros((6, 2), np.float32), score=0.9, track_id=track_id,
+        box=box,
+        keypoints=np.zeros((6, 2), np.float32),
+        score=0.9,
+        track_id=track_id,
         aligned=np.zeros((S, S, 3), np.uint8),
-        frame_to_face=np.eye(2, 3, dtype=np.float32), face_to_frame=np.eye(2, 3, dtype=np.float32),
+        frame_to_face=np.eye(2, 3, dtype=np.float32),
+        face_to_frame=np.eye(2, 3, dtype=np.float32),
     )
-    return FaceResult(face=face, patch_score=mask.astype(np.float32) * 2, mask=mask,
-                      cam=np.zeros((G, G), np.float32), reconstruction=np.zeros((S, S, 3), np.uint8), probs=probs)
+    return FaceResult(
+        face=face,
+        patch_score=mask.astype(np.float32) * 2,
+        mask=mask,
+        cam=np.zeros((G, G), np.float32),
+        reconstruction=np.zeros((S, S, 3), np.uint8),
+        probs=probs,
+    )
 
 
 def make_frame_result(n_faces: int = 1) -> FrameResult:
     return FrameResult(
-        frame_index=12, time_s=0.4, frame_shape=(480, 640),
+        frame_index=12,
+        time_s=0.4,
+        frame_shape=(480, 640),
         faces=tuple(make_face_result(track_id=i + 1) for i in range(n_faces)),
-        timings_ms={"detect": 2.0, "align": 0.5, "occlusion": 3.0, "reconstruct": 4.0, "expression": 2.5,
-                    "total": 12.0},
+        timings_ms={
+            "detect": 2.0,
+            "align": 0.5,
+            "occlusion": 3.0,
+            "reconstruct": 4.0,
+            "expression": 2.5,
+            "total": 12.0,
+        },
     )
 
 
@@ -49,8 +67,16 @@ def test_record_schema_matches_issue_2():
     assert list(record) == ["frame", "time_s", "faces"]
     assert record["frame"] == 12 and record["time_s"] == 0.4
     face = record["faces"][0]
-    assert list(face) == ["track_id", "box", "label", "confidence", "probs", "occluded_fraction",
-                          "occlusion_grid", "timings_ms"]
+    assert list(face) == [
+        "track_id",
+        "box",
+        "label",
+        "confidence",
+        "probs",
+        "occluded_fraction",
+        "occlusion_grid",
+        "timings_ms",
+    ]
     assert face["track_id"] == 1 and face["box"] == [10, 20, 64, 64]
     assert face["label"] == "happy" and face["confidence"] == pytest.approx(0.6)
     assert list(face["probs"]) == list(LABELS)
@@ -93,8 +119,11 @@ def test_csv_rows(tmp_path):
     rows = list(csv.DictReader(text.splitlines()))
     assert list(rows[0]) == list(CSV_COLUMNS)
     assert [(r["path"], r["face"], r["label"]) for r in rows] == [
-        ("a.png", "0", "happy"), ("a.png", "1", "happy"), ("empty.png", "-1", "no_face"),
-        ("broken.png", "-1", "error"), ("big.png", "0", "happy"),
+        ("a.png", "0", "happy"),
+        ("a.png", "1", "happy"),
+        ("empty.png", "-1", "no_face"),
+        ("broken.png", "-1", "error"),
+        ("big.png", "0", "happy"),
     ]
     assert rows[0]["happy"] == "0.6000" and rows[0]["occlusion_grid"] == "0100000000000001"
     assert (rows[4]["x"], rows[4]["y"], rows[4]["w"]) == ("80", "160", "200")  # mapped back to the original

@@ -130,8 +130,20 @@ def test_video_command_sends_every_frame_to_the_virtual_camera(tiny_models_dir, 
 
     backends = []
     monkeypatch.setattr(vc, "open_backend", opener_for(backends))
-    code = main(["video", "demo:90", "-o", str(tmp_path / "out.avi"), "--virtual-camera", "--virtual-camera-size",
-                 "320x240", "--models", str(tiny_models_dir), "--no-progress"])
+    code = main(
+        [
+            "video",
+            "demo:90",
+            "-o",
+            str(tmp_path / "out.avi"),
+            "--virtual-camera",
+            "--virtual-camera-size",
+            "320x240",
+            "--models",
+            str(tiny_models_dir),
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     (backend,) = backends
@@ -143,8 +155,18 @@ def test_video_command_without_a_backend_warns_and_still_writes(tiny_models_dir,
     from ofer_live.cli import main
 
     monkeypatch.setitem(sys.modules, "pyvirtualcam", None)
-    code = main(["video", "demo:5", "-o", str(tmp_path / "out.avi"), "--virtual-camera", "--models",
-                 str(tiny_models_dir), "--no-progress"])
+    code = main(
+        [
+            "video",
+            "demo:5",
+            "-o",
+            str(tmp_path / "out.avi"),
+            "--virtual-camera",
+            "--models",
+            str(tiny_models_dir),
+            "--no-progress",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0 and (tmp_path / "out.avi").stat().st_size > 0
     warning = [line for line in captured.err.splitlines() if "virtual camera" in line]

@@ -21,8 +21,9 @@ from ofer_live.render.overlay import (
 from ofer_live.types import Face, FaceResult, FrameResult
 
 G, S = 4, 32
-ALL_OFF = RenderOptions(boxes=False, grid=False, reconstruction=False, cam=False, label=False, bars=False,
-                        occluded_percent=False, fps=False)
+ALL_OFF = RenderOptions(
+    boxes=False, grid=False, reconstruction=False, cam=False, label=False, bars=False, occluded_percent=False, fps=False
+)
 
 
 def similarity(scale: float, angle_deg: float, tx: float, ty: float) -> np.ndarray:
@@ -40,15 +41,26 @@ def make_result(frame_shape=(480, 640), scale=4.0, tx=250.0, ty=120.0, angle=0.0
     mask = np.zeros((G, G), bool)
     mask[2:, 1:3] = True  # the lower middle (mouth) is occluded
     face = Face(
-        box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)), keypoints=np.zeros((6, 2), np.float32), score=0.9,
-        track_id=track_id, aligned=np.full((S, S, 3), 128, np.uint8), frame_to_face=f2c, face_to_frame=c2f,
+        box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
+        keypoints=np.zeros((6, 2), np.float32),
+        score=0.9,
+        track_id=track_id,
+        aligned=np.full((S, S, 3), 128, np.uint8),
+        frame_to_face=f2c,
+        face_to_frame=c2f,
     )
     cam = np.zeros((G, G), np.float32)
     cam[1, 1] = 1.0
     rec = np.zeros((S, S, 3), np.uint8)
     rec[..., 1] = 255  # pure green (RGB), easy to find in the BGR frame
-    fr = FaceResult(face=face, patch_score=mask * 2.0, mask=mask, cam=cam, reconstruction=rec,
-                    probs=np.array([0.05, 0.05, 0.1, 0.6, 0.1, 0.05, 0.05], np.float32))
+    fr = FaceResult(
+        face=face,
+        patch_score=mask * 2.0,
+        mask=mask,
+        cam=cam,
+        reconstruction=rec,
+        probs=np.array([0.05, 0.05, 0.1, 0.6, 0.1, 0.05, 0.05], np.float32),
+    )
     return FrameResult(frame_index=0, time_s=0.0, frame_shape=frame_shape, faces=(fr,), small_faces=tuple(small))
 
 
@@ -73,8 +85,14 @@ def test_nothing_to_draw_returns_an_equal_copy(frame):
 
 def test_occluded_cells_are_tinted_red_on_the_face(frame):
     result = make_result()
-    out = draw(frame, result, RenderOptions(grid=True, **{k: False for k in (
-        "boxes", "reconstruction", "cam", "label", "bars", "occluded_percent", "fps")}))
+    out = draw(
+        frame,
+        result,
+        RenderOptions(
+            grid=True,
+            **{k: False for k in ("boxes", "reconstruction", "cam", "label", "bars", "occluded_percent", "fps")},
+        ),
+    )
     c2f = result.faces[0].face.face_to_frame
     occluded_centre = align.transform_points(np.array([[12.0, 28.0]]), c2f)[0]  # cell (3, 1)
     clear_centre = align.transform_points(np.array([[28.0, 4.0]]), c2f)[0]  # cell (0, 3)
@@ -88,15 +106,17 @@ def test_occluded_cells_are_tinted_red_on_the_face(frame):
 
 def test_grid_follows_head_roll(frame):
     """With the face rotated, the tinted region rotates too (the grid is warped, not axis-aligned)."""
-    base = RenderOptions(**{k: False for k in ("boxes", "reconstruction", "cam", "label", "bars",
-                                               "occluded_percent", "fps")})
+    base = RenderOptions(
+        **{k: False for k in ("boxes", "reconstruction", "cam", "label", "bars", "occluded_percent", "fps")}
+    )
     straight = draw(frame, make_result(angle=0.0), base) != frame
     rolled = draw(frame, make_result(angle=30.0), base) != frame
     assert straight.any() and rolled.any() and not np.array_equal(straight, rolled)
 
 
-@pytest.mark.parametrize("element", ["boxes", "grid", "reconstruction", "cam", "label", "bars", "occluded_percent",
-                                     "fps"])
+@pytest.mark.parametrize(
+    "element", ["boxes", "grid", "reconstruction", "cam", "label", "bars", "occluded_percent", "fps"]
+)
 def test_each_element_can_be_switched(frame, element):
     only = ALL_OFF.__class__(**{**ALL_OFF.__dict__, element: True})
     out = draw(frame, make_result(), only, fps=25.0)
@@ -130,13 +150,21 @@ def test_selected_track_changes_the_bars(frame):
     a = make_result(track_id=1)
     b = make_result(tx=450.0, track_id=2)
     b_face = b.faces[0]
-    b_face = FaceResult(face=b_face.face, patch_score=b_face.patch_score, mask=b_face.mask, cam=b_face.cam,
-                        reconstruction=b_face.reconstruction, probs=np.eye(7, dtype=np.float32)[0])
+    b_face = FaceResult(
+        face=b_face.face,
+        patch_score=b_face.patch_score,
+        mask=b_face.mask,
+        cam=b_face.cam,
+        reconstruction=b_face.reconstruction,
+        probs=np.eye(7, dtype=np.float32)[0],
+    )
     both = FrameResult(frame_index=0, time_s=0.0, frame_shape=(480, 640), faces=(a.faces[0], b_face))
-    opts = RenderOptions(bars=True, **{k: False for k in ("boxes", "grid", "reconstruction", "cam", "label",
-                                                          "occluded_percent", "fps")})
-    assert not np.array_equal(draw(frame, both, opts, selected_track_id=1), draw(frame, both, opts,
-                                                                                 selected_track_id=2))
+    opts = RenderOptions(
+        bars=True, **{k: False for k in ("boxes", "grid", "reconstruction", "cam", "label", "occluded_percent", "fps")}
+    )
+    assert not np.array_equal(
+        draw(frame, both, opts, selected_track_id=1), draw(frame, both, opts, selected_track_id=2)
+    )
 
 
 def test_panel_helpers():

@@ -123,8 +123,10 @@ def test_session_options_do_not_spin_idle_threads():
 def test_provider_specs_and_cuda_options():
     assert P.parse_provider("cpu") == ("CPUExecutionProvider", {})
     assert P.parse_provider("cuda") == ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})
-    assert P.parse_provider("CUDA:1") == ("CUDAExecutionProvider",
-                                          {"cudnn_conv_algo_search": "HEURISTIC", "device_id": "1"})
+    assert P.parse_provider("CUDA:1") == (
+        "CUDAExecutionProvider",
+        {"cudnn_conv_algo_search": "HEURISTIC", "device_id": "1"},
+    )
     assert P.parse_provider("CUDAExecutionProvider:2")[1]["device_id"] == "2"
     with pytest.raises(ModelError, match="the device must be a number"):
         P.parse_provider("cuda:x")

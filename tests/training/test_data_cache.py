@@ -117,8 +117,10 @@ def test_occluded_faces_deterministic_per_epoch(settings):
     assert a["label"] == fer.labels[8] and a["soft"].shape == (7,)
     np.testing.assert_array_equal(ds[5]["face"], a["face"])  # same (seed, epoch, index) -> same item
     ds.set_epoch(1)
-    changed = [not np.array_equal(ds[i]["face"], OccludedFaces([source], 32, 4, synth, AugmentConfig(), 7)[i]["face"])
-               for i in range(6)]
+    changed = [
+        not np.array_equal(ds[i]["face"], OccludedFaces([source], 32, 4, synth, AugmentConfig(), 7)[i]["face"])
+        for i in range(6)
+    ]
     assert any(changed)
     fixed = OccludedFaces([source], 32, 4, synth, None, seed=7, fixed=True)
     first = fixed[2]["face"]

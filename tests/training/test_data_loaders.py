@@ -38,8 +38,20 @@ def L(name: str) -> int:
 
 
 def test_majority_vote_mapping():
-    expected = [L("happy"), L("neutral"), -1, -1, -1, -1, L("fear"), L("sad"), L("surprise"), L("angry"),
-                L("disgust"), -1]
+    expected = [
+        L("happy"),
+        L("neutral"),
+        -1,
+        -1,
+        -1,
+        -1,
+        L("fear"),
+        L("sad"),
+        L("surprise"),
+        L("angry"),
+        L("disgust"),
+        -1,
+    ]
     assert majority_labels(VOTES).tolist() == expected
 
 

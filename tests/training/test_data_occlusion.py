@@ -156,8 +156,9 @@ def test_paste_occluder_seeded_and_ground_truth_matches_pixels(bank, layout):
 
 
 def test_paste_places_by_kind(bank):
-    layout = FaceLayout(np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.5, 0.78], [0.14, 0.45], [0.86, 0.45]],
-                                 np.float32))
+    layout = FaceLayout(
+        np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.5, 0.78], [0.14, 0.45], [0.86, 0.45]], np.float32)
+    )
     size = 64
     f = draw_face(size, 0, np.random.default_rng(0), color=True)
     glasses = bank.by_kind("sunglasses")[0]
@@ -174,8 +175,9 @@ def test_gray_faces_get_gray_occluders(bank, layout):
     from ofer_live.training.data.occlusion_synth import PasteConfig, is_gray
 
     f = face(color=False)
-    out, _ = paste_occluder(f, bank.by_kind("objects")[0], layout, np.random.default_rng(0),
-                            PasteConfig(gray_on_gray_face_p=1.0))
+    out, _ = paste_occluder(
+        f, bank.by_kind("objects")[0], layout, np.random.default_rng(0), PasteConfig(gray_on_gray_face_p=1.0)
+    )
     assert is_gray(out)
 
 

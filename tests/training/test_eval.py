@@ -18,8 +18,22 @@ def data_root(tmp_path_factory):
 
 
 def eval_argv(data_root, tiny_models_dir, out, cache, *extra):
-    return ["eval", "--data", str(data_root), "--models", str(tiny_models_dir), "--out", str(out),
-            "--cache", str(cache), "--align", "none", "--baselines", "none", *extra]
+    return [
+        "eval",
+        "--data",
+        str(data_root),
+        "--models",
+        str(tiny_models_dir),
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+        "--align",
+        "none",
+        "--baselines",
+        "none",
+        *extra,
+    ]
 
 
 def test_eval_writes_report_and_is_deterministic(data_root, tiny_models_dir, tmp_path, capsys):
@@ -59,10 +73,18 @@ def test_eval_with_baseline_callables(data_root, tiny_models_dir, tmp_path):
     from ofer_live.training.evaluation import Baseline, EvalSettings, Pipeline, evaluate, load_eval_data
 
     models = load_models(RuntimeConfig(models_dir=tiny_models_dir))
-    pipe = Pipeline(models.face_size, models.patch_grid, models.latent_dim, models.threshold, models.occlusion,
-                    models.reconstructor, models.expression)
-    data = load_eval_data(CacheSettings(data_root, tmp_path / "cache", align="none"), models.face_size,
-                          ("objects",), max_images=8, seed=0)
+    pipe = Pipeline(
+        models.face_size,
+        models.patch_grid,
+        models.latent_dim,
+        models.threshold,
+        models.occlusion,
+        models.reconstructor,
+        models.expression,
+    )
+    data = load_eval_data(
+        CacheSettings(data_root, tmp_path / "cache", align="none"), models.face_size, ("objects",), max_images=8, seed=0
+    )
     always_happy = Baseline("always_happy", lambda faces: np.tile(np.eye(7)[3], (len(faces), 1)))
     report = evaluate(pipe, data, EvalSettings(proportions=(0.0, 0.5)), [always_happy])
     expected = float((data.labels == 3).mean())
@@ -113,8 +135,15 @@ def test_grad_cam_on_a_small_conv_net():
     from ofer_live.training.gradcam import GradCam
 
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 7))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 7),
+    )
 
     def logits(faces):
         return net(faces.permute(0, 3, 1, 2) / 255.0)

@@ -39,8 +39,11 @@ def test_create_model_records_name_kwargs_and_config():
 
 @pytest.mark.parametrize(
     "name, sizes",
-    [("vit_svdd_default", (112, 14, 192)), ("reconstructor_default", (112, 14, 192)),
-     ("expression_default", (112, 14, 192))],
+    [
+        ("vit_svdd_default", (112, 14, 192)),
+        ("reconstructor_default", (112, 14, 192)),
+        ("expression_default", (112, 14, 192)),
+    ],
 )
 def test_default_and_paper_configs(name, sizes):
     # Building is cheap at the default sizes (the paper sizes take seconds and are not built here).

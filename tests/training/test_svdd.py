@@ -138,7 +138,8 @@ def test_per_position_radius_flags_the_same_share_everywhere(tmp_path):
     path = export_model(model, "occlusion", tmp_path / "occlusion.onnx", make_model_metadata(model))
     face = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8, generator=gen)
     (onnx_score,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        None, {"face": face.numpy()})
+        None, {"face": face.numpy()}
+    )
     with torch.no_grad():
         expected = model(face).numpy()
     np.testing.assert_allclose(onnx_score, expected, rtol=1e-4, atol=1e-5)

@@ -184,12 +184,26 @@ def np_face_api_logits(w: dict[str, np.ndarray], rgb: np.ndarray) -> np.ndarray:
         if b == 0:
             out1 = relu(np_conv(x, w[f"{p}/conv0/filters"], 2, "same", w[f"{p}/conv0/bias"]))
         else:
-            out1 = relu(np_separable(x, w[f"{p}/conv0/depthwise_filter"], w[f"{p}/conv0/pointwise_filter"], 2,
-                                     "same", w[f"{p}/conv0/bias"]))
+            out1 = relu(
+                np_separable(
+                    x,
+                    w[f"{p}/conv0/depthwise_filter"],
+                    w[f"{p}/conv0/pointwise_filter"],
+                    2,
+                    "same",
+                    w[f"{p}/conv0/bias"],
+                )
+            )
 
         def sep(t, i, p=p):
-            return np_separable(t, w[f"{p}/conv{i}/depthwise_filter"], w[f"{p}/conv{i}/pointwise_filter"], 1,
-                                "same", w[f"{p}/conv{i}/bias"])
+            return np_separable(
+                t,
+                w[f"{p}/conv{i}/depthwise_filter"],
+                w[f"{p}/conv{i}/pointwise_filter"],
+                1,
+                "same",
+                w[f"{p}/conv{i}/bias"],
+            )
 
         out2 = sep(out1, 1)
         out3 = sep(relu(out1 + out2), 2)
@@ -276,8 +290,12 @@ def test_face_api_rejects_wrong_shapes(tmp_path):
 
 def _layer(cls: str, name: str, inbound: list[str], **config) -> dict:
     config.setdefault("name", name)
-    return {"class_name": cls, "name": name, "config": config,
-            "inbound_nodes": [[[n, 0, 0, {}] for n in inbound]] if inbound else []}
+    return {
+        "class_name": cls,
+        "name": name,
+        "config": config,
+        "inbound_nodes": [[[n, 0, 0, {}] for n in inbound]] if inbound else [],
+    }
 
 
 def mini_xception_like() -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
@@ -286,35 +304,72 @@ def mini_xception_like() -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
     bn = {"axis": -1, "epsilon": 0.001, "center": True, "scale": True, "momentum": 0.99}
     layers = [
         _layer("InputLayer", "input_1", [], batch_input_shape=[None, 8, 8, 1], dtype="float32"),
-        _layer("Conv2D", "conv2d_1", ["input_1"], filters=4, kernel_size=[3, 3], padding="valid", use_bias=False,
-               **conv),
+        _layer(
+            "Conv2D", "conv2d_1", ["input_1"], filters=4, kernel_size=[3, 3], padding="valid", use_bias=False, **conv
+        ),
         _layer("BatchNormalization", "batch_normalization_1", ["conv2d_1"], **bn),
         _layer("Activation", "activation_1", ["batch_normalization_1"], activation="relu"),
-        _layer("SeparableConv2D", "separable_conv2d_1", ["activation_1"], filters=8, kernel_size=[3, 3],
-               padding="same", use_bias=False, depth_multiplier=1, **conv),
+        _layer(
+            "SeparableConv2D",
+            "separable_conv2d_1",
+            ["activation_1"],
+            filters=8,
+            kernel_size=[3, 3],
+            padding="same",
+            use_bias=False,
+            depth_multiplier=1,
+            **conv,
+        ),
         _layer("BatchNormalization", "batch_normalization_2", ["separable_conv2d_1"], **bn),
-        _layer("Conv2D", "conv2d_2", ["activation_1"], filters=8, kernel_size=[1, 1], padding="same",
-               use_bias=False, **{**conv, "strides": [2, 2]}),
-        _layer("MaxPooling2D", "max_pooling2d_1", ["batch_normalization_2"], pool_size=[3, 3], strides=[2, 2],
-               padding="same", data_format="channels_last"),
+        _layer(
+            "Conv2D",
+            "conv2d_2",
+            ["activation_1"],
+            filters=8,
+            kernel_size=[1, 1],
+            padding="same",
+            use_bias=False,
+            **{**conv, "strides": [2, 2]},
+        ),
+        _layer(
+            "MaxPooling2D",
+            "max_pooling2d_1",
+            ["batch_normalization_2"],
+            pool_size=[3, 3],
+            strides=[2, 2],
+            padding="same",
+            data_format="channels_last",
+        ),
         _layer("Add", "add_1", ["max_pooling2d_1", "conv2d_2"]),
         _layer("Conv2D", "conv2d_3", ["add_1"], filters=7, kernel_size=[3, 3], padding="same", use_bias=True, **conv),
         _layer("GlobalAveragePooling2D", "global_average_pooling2d_1", ["conv2d_3"], data_format="channels_last"),
         _layer("Activation", "predictions", ["global_average_pooling2d_1"], activation="softmax"),
     ]
-    config = {"class_name": "Model", "config": {"name": "model_1", "layers": layers,
-                                                 "input_layers": [["input_1", 0, 0]],
-                                                 "output_layers": [["predictions", 0, 0]]}}
+    config = {
+        "class_name": "Model",
+        "config": {
+            "name": "model_1",
+            "layers": layers,
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [["predictions", 0, 0]],
+        },
+    }
 
     def bn_weights(c):
-        return {"gamma": RNG.uniform(0.5, 1.5, c), "beta": RNG.normal(0, 0.1, c),
-                "moving_mean": RNG.normal(0, 0.1, c), "moving_variance": RNG.uniform(0.5, 2.0, c)}
+        return {
+            "gamma": RNG.uniform(0.5, 1.5, c),
+            "beta": RNG.normal(0, 0.1, c),
+            "moving_mean": RNG.normal(0, 0.1, c),
+            "moving_variance": RNG.uniform(0.5, 2.0, c),
+        }
 
     weights = {
         "conv2d_1": {"kernel": RNG.normal(0, 0.5, (3, 3, 1, 4))},
         "batch_normalization_1": bn_weights(4),
-        "separable_conv2d_1": {"depthwise_kernel": RNG.normal(0, 0.5, (3, 3, 4, 1)),
-                               "pointwise_kernel": RNG.normal(0, 0.5, (1, 1, 4, 8))},
+        "separable_conv2d_1": {
+            "depthwise_kernel": RNG.normal(0, 0.5, (3, 3, 4, 1)),
+            "pointwise_kernel": RNG.normal(0, 0.5, (1, 1, 4, 8)),
+        },
         "batch_normalization_2": bn_weights(8),
         "conv2d_2": {"kernel": RNG.normal(0, 0.5, (1, 1, 4, 8))},
         "conv2d_3": {"kernel": RNG.normal(0, 0.5, (3, 3, 8, 7)), "bias": RNG.normal(0, 0.1, 7)},
@@ -373,10 +428,14 @@ def test_read_keras_h5_parses_config_and_weights(keras_root):
     root, weights = keras_root
     config, got = T.read_keras_h5(root / "teachers" / T.TEACHER_DIRS["fer_mini_xception"] / T.MINI_XCEPTION_H5)
     assert [layer["class_name"] for layer in config["config"]["layers"]][:3] == [
-        "InputLayer", "Conv2D", "BatchNormalization"]
+        "InputLayer",
+        "Conv2D",
+        "BatchNormalization",
+    ]
     assert set(got) == set(weights)
-    assert np.array_equal(got["separable_conv2d_1"]["depthwise_kernel"], weights["separable_conv2d_1"][
-        "depthwise_kernel"])
+    assert np.array_equal(
+        got["separable_conv2d_1"]["depthwise_kernel"], weights["separable_conv2d_1"]["depthwise_kernel"]
+    )
 
 
 def test_keras_teacher_matches_numpy_reference(keras_root):
@@ -408,8 +467,7 @@ def test_keras_teacher_gray_conversion_and_resize(keras_root):
 def test_keras_missing_weights_is_a_model_error(tmp_path):
     config, weights = mini_xception_like()
     del weights["conv2d_3"]
-    write_keras_h5(tmp_path / "teachers" / T.TEACHER_DIRS["fer_mini_xception"] / T.MINI_XCEPTION_H5, config,
-                   weights)
+    write_keras_h5(tmp_path / "teachers" / T.TEACHER_DIRS["fer_mini_xception"] / T.MINI_XCEPTION_H5, config, weights)
     with pytest.raises(ModelError, match="conv2d_3"):
         T.load_teacher("fer_mini_xception", tmp_path)
 
@@ -439,7 +497,14 @@ def test_ferplus_majority_labels():
     idx = LABELS.index
     assert labels.tolist() == [idx("neutral"), idx("happy"), -1, -1, idx("fear"), idx("disgust")]
     assert [LABELS[FERPLUS_TO_FER2013[i]] for i in range(7)] == [
-        "neutral", "happy", "surprise", "sad", "angry", "disgust", "fear"]
+        "neutral",
+        "happy",
+        "surprise",
+        "sad",
+        "angry",
+        "disgust",
+        "fear",
+    ]
 
 
 def test_classification_metrics():
@@ -455,8 +520,7 @@ def test_evaluate_teacher_on_synthetic_ferplus(keras_root):
     (root / "ferplus").mkdir(exist_ok=True)
     votes = np.zeros((10, 10), np.uint8)
     votes[np.arange(10), RNG.integers(0, 10, 10)] = 5
-    np.savez(root / "ferplus" / "valid.npz", images=RNG.integers(0, 256, (10, 48, 48)).astype(np.uint8),
-             votes=votes)
+    np.savez(root / "ferplus" / "valid.npz", images=RNG.integers(0, 256, (10, 48, 48)).astype(np.uint8), votes=votes)
     r = T.evaluate_teacher("fer_mini_xception", root, latency_runs=2)
     kept = int((majority_labels(votes) >= 0).sum())
     assert r["n"] == kept and r["n_dropped"] == 10 - kept

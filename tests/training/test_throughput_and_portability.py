@@ -86,8 +86,9 @@ def test_shipped_stage2_config_starts_from_stage1():
     from ofer_live.training.presets import apply_overrides
 
     repo = Path(__file__).resolve().parents[2]
-    config = apply_overrides(resolve_config("expression", "default"),
-                             load_toml(repo / "configs" / "shipped" / "expression.toml"))
+    config = apply_overrides(
+        resolve_config("expression", "default"), load_toml(repo / "configs" / "shipped" / "expression.toml")
+    )
     assert config.run.init_from == "runs/expr_stage1"
 
 
@@ -131,8 +132,9 @@ def test_onnx_weights_come_back_exactly(kind, tmp_path):
     with torch.no_grad():
         inputs = example_inputs(model, batch=3, seed=11)
         want, got = model(*inputs), rebuilt(*inputs)
-    for a, b in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,),
-                    strict=True):
+    for a, b in zip(
+        want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,), strict=True
+    ):
         if a.dtype == torch.uint8:
             assert (a.int() - b.int()).abs().max() <= 1
         else:
@@ -195,8 +197,9 @@ def test_init_from_shipped_onnx_first_validation_matches(kind, data_root, tmp_pa
     source = run_training(tiny(kind, data_root, cache, run={"epochs": 1}), tmp_path / "source")
     export_runs([tmp_path / "source"], tmp_path / "models")
     onnx_path = tmp_path / "models" / f"{kind}.onnx"
-    result = run_training(tiny(kind, data_root, cache, run={"epochs": 1, "init_from": str(onnx_path)}),
-                          tmp_path / "continued")
+    result = run_training(
+        tiny(kind, data_root, cache, run={"epochs": 1, "init_from": str(onnx_path)}), tmp_path / "continued"
+    )
     assert result.status == "finished"
     records = read_metrics(tmp_path / "continued" / "metrics.jsonl")
     first = next(r for r in records if r["split"] == "val")
@@ -212,15 +215,16 @@ def test_init_from_compact_checkpoint_and_mismatch(data_root, tmp_path):
     full = load_checkpoint(tmp_path / "source" / "best.pt")
     compact = save_compact_checkpoint(tmp_path / "reconstructor_fp16.pt", full)
     assert compact.stat().st_size < (tmp_path / "source" / "best.pt").stat().st_size
-    assert all(v.dtype == torch.float16 for v in load_checkpoint(compact)["state_dict"].values()
-               if v.is_floating_point())
-    result = run_training(tiny("reconstructor", data_root, cache, run={"epochs": 1, "init_from": str(compact)}),
-                          tmp_path / "continued")
+    assert all(
+        v.dtype == torch.float16 for v in load_checkpoint(compact)["state_dict"].values() if v.is_floating_point()
+    )
+    result = run_training(
+        tiny("reconstructor", data_root, cache, run={"epochs": 1, "init_from": str(compact)}), tmp_path / "continued"
+    )
     first = next(r for r in read_metrics(tmp_path / "continued" / "metrics.jsonl") if r["split"] == "val")
     assert result.status == "finished"
     assert first["val_psnr"] == pytest.approx(full["metrics"]["val_psnr"], abs=0.05)  # fp16 weights: close
-    other = tiny("reconstructor", data_root, cache, run={"init_from": str(compact)},
-                 model={"kwargs": {"unet_base": 8}})
+    other = tiny("reconstructor", data_root, cache, run={"init_from": str(compact)}, model={"kwargs": {"unet_base": 8}})
     with pytest.raises(UserError, match="does not match"):
         run_training(other, tmp_path / "mismatch")
 
@@ -236,8 +240,12 @@ def test_pack_is_read_in_place_of_the_data(data_root, tmp_path):
     pack = tmp_path / "pack"
     info = write_pack(data_root, pack, face_size=32, align="none")
     assert (pack / PACK_FILE).is_file() and read_pack(pack)["encoding"] == "webp"
-    assert set(info["files"]) == {"ferplus_train_64_webp85.npz", "ferplus_valid_64_webp85.npz",
-                                  "utkface_32_webp85.npz", "occluders.npz"}
+    assert set(info["files"]) == {
+        "ferplus_train_64_webp85.npz",
+        "ferplus_valid_64_webp85.npz",
+        "utkface_32_webp85.npz",
+        "occluders.npz",
+    }
     assert info["total_bytes"] == sum(f.stat().st_size for f in pack.glob("*.npz"))
     settings = cache_settings(DataConfig(data_root=str(pack), cache_dir=str(tmp_path / "unused")))
     assert settings.cache_dir == pack and settings.encoding == "webp" and settings.pack_utk_size == 32
@@ -277,8 +285,26 @@ def test_train_all_on_a_tiny_pack_exports_loadable_models(data_root, tmp_path):
 def test_train_bench_reports_both_precisions(capsys):
     from ofer_live.cli import main
 
-    assert main(["train", "bench", "--preset", "tiny", "--models", "expression", "--steps", "1",
-                 "--batch-size", "4", "--precision", "bf16", "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "bench",
+                "--preset",
+                "tiny",
+                "--models",
+                "expression",
+                "--steps",
+                "1",
+                "--batch-size",
+                "4",
+                "--precision",
+                "bf16",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     row = report["models"]["expression"]
     assert report["precision"] == "bf16" and row["batch"] == 4
@@ -333,8 +359,10 @@ def test_export_option_flip_average_averages_the_mirror(data_root, tmp_path):
 
     run_training(tiny("expression", data_root, tmp_path / "cache", run={"epochs": 1}), tmp_path / "run")
     assert main(["export", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "plain")]) == 0
-    assert main(["export", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "flip"),
-                 "--set", "flip_average=true"]) == 0
+    assert (
+        main(["export", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "flip"), "--set", "flip_average=true"])
+        == 0
+    )
     face = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     latents = np.random.default_rng(2).standard_normal((2, 16, 16)).astype(np.float32)
     mirrored = latents.reshape(2, 4, 4, 16)[:, :, ::-1].reshape(2, 16, 16)
@@ -352,9 +380,14 @@ def test_detector_with_per_position_radius_trains_and_exports(data_root, tmp_pat
     from ofer_live.export.bundle import export_runs
     from ofer_live.training.onnx_weights import checkpoint_from_onnx
 
-    config = tiny("occlusion", data_root, tmp_path / "cache", run={"epochs": 1},
-                  model={"kwargs": {"per_position_radius": True}},
-                  synth={"hands": 0.3, "cutpaste": 0.2})
+    config = tiny(
+        "occlusion",
+        data_root,
+        tmp_path / "cache",
+        run={"epochs": 1},
+        model={"kwargs": {"per_position_radius": True}},
+        synth={"hands": 0.3, "cutpaste": 0.2},
+    )
     result = run_training(config, tmp_path / "occ")
     ckpt = load_checkpoint(tmp_path / "occ" / "best.pt")
     radius = ckpt["state_dict"]["radius_sq"]
@@ -371,8 +404,9 @@ def test_detector_encoder_from_a_shipped_reconstructor(data_root, tmp_path, tiny
     from ofer_live.training.trainers.occlusion import OcclusionTask
 
     spec = str(tiny_models_dir / "reconstructor.onnx")
-    task = OcclusionTask(tiny("occlusion", data_root, tmp_path / "cache", task={"encoder_init": spec}),
-                         torch.device("cpu"))
+    task = OcclusionTask(
+        tiny("occlusion", data_root, tmp_path / "cache", task={"encoder_init": spec}), torch.device("cpu")
+    )
     source = build_model(load_weights(spec)).encoder.state_dict()
     own = task.model.encoder.state_dict()
     shared = [k for k in own if k in source and own[k].shape == source[k].shape]
@@ -380,5 +414,12 @@ def test_detector_encoder_from_a_shipped_reconstructor(data_root, tmp_path, tiny
     assert all(torch.equal(own[k], source[k]) for k in shared)
     assert f"encoder from {spec}" in task.trained_on
     with pytest.raises(UserError, match="a reconstructor is needed"):
-        OcclusionTask(tiny("occlusion", data_root, tmp_path / "cache",
-                           task={"encoder_init": str(tiny_models_dir / "expression.onnx")}), torch.device("cpu"))
+        OcclusionTask(
+            tiny(
+                "occlusion",
+                data_root,
+                tmp_path / "cache",
+                task={"encoder_init": str(tiny_models_dir / "expression.onnx")},
+            ),
+            torch.device("cpu"),
+        )

@@ -108,14 +108,20 @@ def test_nan_loss_stops_loudly(data_root, cache_dir, tmp_path, monkeypatch):
 def test_expression_through_reconstructor_and_sc_teacher(data_root, cache_dir, tmp_path):
     expr = run_training(tiny("expression", data_root, cache_dir, run={"epochs": 1}), tmp_path / "expr0")
     assert expr.status == "finished"
-    rec_cfg = tiny("reconstructor", data_root, cache_dir, run={"epochs": 1},
-                   task={"sc_teacher": str(tmp_path / "expr0")})
+    rec_cfg = tiny(
+        "reconstructor", data_root, cache_dir, run={"epochs": 1}, task={"sc_teacher": str(tmp_path / "expr0")}
+    )
     rec = run_training(rec_cfg, tmp_path / "rec")
     sc = [r["l_sc"] for r in read_metrics(tmp_path / "rec" / "metrics.jsonl") if r["split"] == "train"]
     assert sc and all(v > 0 for v in sc)  # the semantic-consistency term is active
     assert "L_sc teacher" in load_checkpoint(tmp_path / "rec" / "best.pt")["trained_on"]
-    expr_cfg = tiny("expression", data_root, cache_dir, run={"epochs": 1},
-                    task={"reconstructor": str(tmp_path / "rec"), "label_mode": "majority", "mixup_alpha": 0.2})
+    expr_cfg = tiny(
+        "expression",
+        data_root,
+        cache_dir,
+        run={"epochs": 1},
+        task={"reconstructor": str(tmp_path / "rec"), "label_mode": "majority", "mixup_alpha": 0.2},
+    )
     result = run_training(expr_cfg, tmp_path / "expr1")
     assert result.status == "finished" and 0 <= result.last_val["val_occluded_acc"] <= 1
     assert rec.status == "finished"
@@ -139,8 +145,20 @@ def test_cli_train_and_nan_message(data_root, cache_dir, tmp_path, capsys, monke
 
     toml = tmp_path / "t.toml"
     toml.write_text('[data]\nalign = "none"\n[run]\nepochs = 1\n', encoding="utf-8")
-    argv = ["train", "expression", "--preset", "tiny", "--data", str(data_root), "--cache", str(cache_dir),
-            "--config", str(toml), "--out", str(tmp_path / "cli")]
+    argv = [
+        "train",
+        "expression",
+        "--preset",
+        "tiny",
+        "--data",
+        str(data_root),
+        "--cache",
+        str(cache_dir),
+        "--config",
+        str(toml),
+        "--out",
+        str(tmp_path / "cli"),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert '"status": "finished"' in out
@@ -182,8 +200,13 @@ def test_expression_init_from_and_milder_class_balance(data_root, cache_dir, tmp
     from ofer_live.training.trainers.expression import ExpressionTask
 
     run_training(tiny("expression", data_root, cache_dir, run={"epochs": 1}), tmp_path / "src")
-    cfg = tiny("expression", data_root, cache_dir, run={"init_from": str(tmp_path / "src")},
-               task={"class_balance": True, "class_balance_power": 0.5})
+    cfg = tiny(
+        "expression",
+        data_root,
+        cache_dir,
+        run={"init_from": str(tmp_path / "src")},
+        task={"class_balance": True, "class_balance_power": 0.5},
+    )
     task = ExpressionTask(cfg, torch.device("cpu"))
     source = state(tmp_path / "src" / "best.pt")
     assert all(torch.equal(value, source[name]) for name, value in task.model.state_dict().items())
@@ -192,9 +215,15 @@ def test_expression_init_from_and_milder_class_balance(data_root, cache_dir, tmp
     ratio = task.class_weights**2 / full.class_weights  # (w ** 0.5) ** 2 / w is the same for every class
     assert float(ratio.std()) < 1e-5 and float(task.class_weights.mean()) == pytest.approx(1.0)
     assert float(task.class_weights.max() / task.class_weights.min()) < float(
-        full.class_weights.max() / full.class_weights.min())
-    other = tiny("expression", data_root, cache_dir, model={"kwargs": {"latent_hidden": 8}},
-                 run={"init_from": str(tmp_path / "src")})
+        full.class_weights.max() / full.class_weights.min()
+    )
+    other = tiny(
+        "expression",
+        data_root,
+        cache_dir,
+        model={"kwargs": {"latent_hidden": 8}},
+        run={"init_from": str(tmp_path / "src")},
+    )
     with pytest.raises(UserError, match="does not match"):
         ExpressionTask(other, torch.device("cpu"))
 
@@ -215,8 +244,10 @@ def test_expression_through_an_exported_reconstructor(data_root, cache_dir, tmp_
     assert image.shape == (3, 3, 32, 32) and torch.equal(image, torch.from_numpy(recon).permute(0, 3, 1, 2) / 255.0)
     assert np.array_equal(latents.numpy(), expected_latents)
     result = run_training(cfg, tmp_path / "expr_onnx")
-    assert result.status == "finished" and "reconstructor.onnx" in load_checkpoint(
-        tmp_path / "expr_onnx" / "best.pt")["trained_on"]
+    assert (
+        result.status == "finished"
+        and "reconstructor.onnx" in load_checkpoint(tmp_path / "expr_onnx" / "best.pt")["trained_on"]
+    )
 
 
 def test_expression_with_masks_from_an_exported_detector(data_root, cache_dir, tmp_path, tiny_models_dir):
@@ -224,8 +255,13 @@ def test_expression_with_masks_from_an_exported_detector(data_root, cache_dir, t
     from ofer_live.training.trainers.expression import ExpressionTask
 
     detector_path, rec_path = str(tiny_models_dir / "occlusion.onnx"), str(tiny_models_dir / "reconstructor.onnx")
-    cfg = tiny("expression", data_root, cache_dir, run={"epochs": 1},
-               task={"reconstructor": rec_path, "mask_source": "occlusion", "occlusion": detector_path})
+    cfg = tiny(
+        "expression",
+        data_root,
+        cache_dir,
+        run={"epochs": 1},
+        task={"reconstructor": rec_path, "mask_source": "occlusion", "occlusion": detector_path},
+    )
     task = ExpressionTask(cfg, torch.device("cpu"))
     face = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     detector = load_model("occlusion", detector_path)

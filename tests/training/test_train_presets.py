@@ -19,7 +19,7 @@ from ofer_live.training.presets import (
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 def test_presets_name_registered_models(preset, kind):
     config = preset_config(preset, kind)
-    assert config.model.name == f"{ {'occlusion': 'vit_svdd'}.get(kind, kind)}_{preset}"
+    assert config.model.name == f"{ {'occlusion': 'vit_svdd'}.get(kind, kind) }_{preset}"
     assert config.run.batch_size > 0 and config.run.epochs > 0
     assert config_from_dict(config.to_dict()) == config
 
@@ -34,7 +34,7 @@ def test_default_preset_sizes():
 def test_toml_overrides(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text(
-        '[run]\nepochs = 3\n[optim]\nlr = 1\n[model.kwargs]\ndepth = 2\n'
+        "[run]\nepochs = 3\n[optim]\nlr = 1\n[model.kwargs]\ndepth = 2\n"
         '[data]\nheldout_kinds = ["objects", "misc"]\n[synth.paste]\nscale = [0.5, 1.0]\n[task]\nnu = 0.1\n',
         encoding="utf-8",
     )

@@ -106,7 +106,7 @@ class FaceStore:
         """-> (H, W) uint8 for gray stores, (H, W, 3) RGB for colour stores."""
         if self.encoding == "raw":
             return self.faces[index]
-        data = self.blob[self.offsets[index]:self.offsets[index + 1]]
+        data = self.blob[self.offsets[index] : self.offsets[index + 1]]
         flag = cv2.IMREAD_GRAYSCALE if self.channels == 1 else cv2.IMREAD_COLOR
         image = cv2.imdecode(data, flag)
         if image is None:
@@ -134,8 +134,9 @@ class FaceStore:
         return np.stack(items) if items else np.zeros((0, s, s, 3), np.uint8)
 
     @classmethod
-    def encode(cls, faces: Sequence[np.ndarray], encoding: str = DEFAULT_ENCODING,
-               quality: int = DEFAULT_QUALITY) -> FaceStore:
+    def encode(
+        cls, faces: Sequence[np.ndarray], encoding: str = DEFAULT_ENCODING, quality: int = DEFAULT_QUALITY
+    ) -> FaceStore:
         """faces: sequence of (H, W) gray or (H, W, 3) RGB uint8, all one shape -> FaceStore."""
         if encoding not in ENCODINGS:
             raise InputError(f"unknown face encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
@@ -251,8 +252,13 @@ def align_all(
             stats.detected += 1
         else:
             stats.fallback += 1
-            k = median * np.array([rgb.shape[1], rgb.shape[0]], np.float32) / np.array(
-                [shapes[0][1], shapes[0][0]], np.float32) if rgb.shape[:2] != shapes[0] else median
+            k = (
+                median
+                * np.array([rgb.shape[1], rgb.shape[0]], np.float32)
+                / np.array([shapes[0][1], shapes[0][0]], np.float32)
+                if rgb.shape[:2] != shapes[0]
+                else median
+            )
         own[i] = ok
         aligned = aligner.align(rgb, k, size)
         faces.append(cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY) if gray else aligned)
@@ -265,8 +271,14 @@ ALIGN_MODES: tuple[str, ...] = ("detect", "none")
 
 
 def _prepare_faces(
-    images: Callable[[int], np.ndarray], n: int, size: int, gray: bool, align: str, desc: str,
-    detect_size: int | None, pad: float,
+    images: Callable[[int], np.ndarray],
+    n: int,
+    size: int,
+    gray: bool,
+    align: str,
+    desc: str,
+    detect_size: int | None,
+    pad: float,
 ) -> tuple[list[np.ndarray], np.ndarray, AlignStats]:
     """``align='detect'``: ``align_all`` with the run-time detector; ``'none'``: plain resize (faces already framed
     like the template, or synthetic test data)."""
@@ -298,13 +310,19 @@ def _tag(encoding: str, quality: int) -> str:
     return f"{encoding}{quality}" if encoding in ("jpeg", "webp") else encoding
 
 
-def ferplus_cache_path(cache_dir: Path, split: str, size: int = FER_STORE_SIZE, encoding: str = DEFAULT_ENCODING,
-                       quality: int = DEFAULT_QUALITY) -> Path:
+def ferplus_cache_path(
+    cache_dir: Path,
+    split: str,
+    size: int = FER_STORE_SIZE,
+    encoding: str = DEFAULT_ENCODING,
+    quality: int = DEFAULT_QUALITY,
+) -> Path:
     return Path(cache_dir) / f"ferplus_{split}_{size}_{_tag(encoding, quality)}.npz"
 
 
-def utkface_cache_path(cache_dir: Path, size: int, encoding: str = DEFAULT_ENCODING,
-                       quality: int = DEFAULT_QUALITY) -> Path:
+def utkface_cache_path(
+    cache_dir: Path, size: int, encoding: str = DEFAULT_ENCODING, quality: int = DEFAULT_QUALITY
+) -> Path:
     return Path(cache_dir) / f"utkface_{size}_{_tag(encoding, quality)}.npz"
 
 
@@ -312,8 +330,9 @@ def occluders_cache_path(cache_dir: Path) -> Path:
     return Path(cache_dir) / "occluders.npz"
 
 
-def folder_cache_path(cache_dir: Path, source: Path, size: int, encoding: str = DEFAULT_ENCODING,
-                      quality: int = DEFAULT_QUALITY) -> Path:
+def folder_cache_path(
+    cache_dir: Path, source: Path, size: int, encoding: str = DEFAULT_ENCODING, quality: int = DEFAULT_QUALITY
+) -> Path:
     digest = hashlib.sha1(str(Path(source).resolve()).encode()).hexdigest()[:8]
     return Path(cache_dir) / f"folder_{Path(source).stem}_{digest}_{size}_{_tag(encoding, quality)}.npz"
 
@@ -398,9 +417,15 @@ class FerPlusCache:
         return self.votes[:, 9] * 2 < self.votes.sum(axis=1).clip(min=1)
 
 
-def build_ferplus_cache(data_root: Path, split: str, cache_dir: Path, size: int = FER_STORE_SIZE,
-                        encoding: str = DEFAULT_ENCODING, quality: int = DEFAULT_QUALITY,
-                        align: str = "detect") -> Path:
+def build_ferplus_cache(
+    data_root: Path,
+    split: str,
+    cache_dir: Path,
+    size: int = FER_STORE_SIZE,
+    encoding: str = DEFAULT_ENCODING,
+    quality: int = DEFAULT_QUALITY,
+    align: str = "detect",
+) -> Path:
     """Align a FER+ split and write its cache; returns the path."""
     t0 = time.time()
     data = load_ferplus(data_root, split)
@@ -413,11 +438,18 @@ def build_ferplus_cache(data_root: Path, split: str, cache_dir: Path, size: int 
     store = FaceStore.encode(faces, encoding, quality)
     meta = _base_meta("ferplus", f"ferplus/{split}.npz", size, encoding, quality)
     meta.update(split=split, align=align, align_stats=stats.as_dict(), build_seconds=round(time.time() - t0, 1))
-    arrays = dict(store.to_arrays(), labels=data.labels.astype(np.int8), soft=data.soft.astype(np.float16),
-                  votes=data.votes.astype(np.uint8), names=data.names.astype(str), aligned=own)
+    arrays = dict(
+        store.to_arrays(),
+        labels=data.labels.astype(np.int8),
+        soft=data.soft.astype(np.float16),
+        votes=data.votes.astype(np.uint8),
+        names=data.names.astype(str),
+        aligned=own,
+    )
     path = _write(ferplus_cache_path(cache_dir, split, size, encoding, quality), arrays, meta)
-    log.info("FER+ %s cache: %s (%d faces, %.1f MB, %.0f s)", split, path, n, path.stat().st_size / 1e6,
-             time.time() - t0)
+    log.info(
+        "FER+ %s cache: %s (%d faces, %.1f MB, %.0f s)", split, path, n, path.stat().st_size / 1e6, time.time() - t0
+    )
     return path
 
 
@@ -449,9 +481,15 @@ class UtkCache:
         return np.flatnonzero(self.heldout == heldout)
 
 
-def build_utkface_cache(data_root: Path, cache_dir: Path, size: int, encoding: str = DEFAULT_ENCODING,
-                        quality: int = DEFAULT_QUALITY, holdout_fraction: float = 0.1,
-                        align: str = "detect") -> Path:
+def build_utkface_cache(
+    data_root: Path,
+    cache_dir: Path,
+    size: int,
+    encoding: str = DEFAULT_ENCODING,
+    quality: int = DEFAULT_QUALITY,
+    holdout_fraction: float = 0.1,
+    align: str = "detect",
+) -> Path:
     t0 = time.time()
     paths = list_utkface(data_root)
     cache: dict[int, np.ndarray] = {}
@@ -465,21 +503,31 @@ def build_utkface_cache(data_root: Path, cache_dir: Path, size: int, encoding: s
     faces, own, stats = _prepare_faces(image, len(paths), size, False, align, "cache UTKFace", None, 0.0)
     store = FaceStore.encode(faces, encoding, quality)
     meta = _base_meta("utkface", "utkface/", size, encoding, quality)
-    meta.update(align=align, align_stats=stats.as_dict(), holdout_fraction=holdout_fraction,
-                build_seconds=round(time.time() - t0, 1))
+    meta.update(
+        align=align,
+        align_stats=stats.as_dict(),
+        holdout_fraction=holdout_fraction,
+        build_seconds=round(time.time() - t0, 1),
+    )
     names = np.asarray([p.name for p in paths])
     held = np.asarray([is_heldout(p.name, holdout_fraction) for p in paths], dtype=bool)
     arrays = dict(store.to_arrays(), names=names, heldout=held, aligned=own)
     path = _write(utkface_cache_path(cache_dir, size, encoding, quality), arrays, meta)
-    log.info("UTKFace cache: %s (%d faces, %.1f MB, %.0f s)", path, len(paths), path.stat().st_size / 1e6,
-             time.time() - t0)
+    log.info(
+        "UTKFace cache: %s (%d faces, %.1f MB, %.0f s)", path, len(paths), path.stat().st_size / 1e6, time.time() - t0
+    )
     return path
 
 
 def load_utkface_cache(path: Path) -> UtkCache:
     arrays = _read_arrays(path)
-    return UtkCache(FaceStore.from_arrays(arrays), arrays["names"], arrays["heldout"], arrays["aligned"],
-                    json.loads(str(arrays["meta"])))
+    return UtkCache(
+        FaceStore.from_arrays(arrays),
+        arrays["names"],
+        arrays["heldout"],
+        arrays["aligned"],
+        json.loads(str(arrays["meta"])),
+    )
 
 
 @dataclass
@@ -494,9 +542,15 @@ class FolderCache:
         return len(self.store)
 
 
-def build_folder_cache(source: Path, cache_dir: Path, size: int, scheme: str = "fer2013",
-                       encoding: str = DEFAULT_ENCODING, quality: int = DEFAULT_QUALITY,
-                       align: str = "detect") -> Path:
+def build_folder_cache(
+    source: Path,
+    cache_dir: Path,
+    size: int,
+    scheme: str = "fer2013",
+    encoding: str = DEFAULT_ENCODING,
+    quality: int = DEFAULT_QUALITY,
+    align: str = "detect",
+) -> Path:
     """Align a user data set (class folders or CSV, see ``folders``) and cache it."""
     t0 = time.time()
     data = load_folder_dataset(source, scheme)
@@ -512,15 +566,24 @@ def build_folder_cache(source: Path, cache_dir: Path, size: int, scheme: str = "
     store = FaceStore.encode(faces, encoding, quality)
     meta = _base_meta("folder", str(source), size, encoding, quality)
     meta.update(scheme=scheme, align=align, align_stats=stats.as_dict(), build_seconds=round(time.time() - t0, 1))
-    arrays = dict(store.to_arrays(), labels=np.asarray(data.labels, np.int8),
-                  names=np.asarray([str(p) for p in data.paths]), aligned=own)
+    arrays = dict(
+        store.to_arrays(),
+        labels=np.asarray(data.labels, np.int8),
+        names=np.asarray([str(p) for p in data.paths]),
+        aligned=own,
+    )
     return _write(folder_cache_path(cache_dir, Path(source), size, encoding, quality), arrays, meta)
 
 
 def load_folder_cache(path: Path) -> FolderCache:
     arrays = _read_arrays(path)
-    return FolderCache(FaceStore.from_arrays(arrays), arrays["labels"].astype(np.int64), arrays["names"],
-                       arrays["aligned"], json.loads(str(arrays["meta"])))
+    return FolderCache(
+        FaceStore.from_arrays(arrays),
+        arrays["labels"].astype(np.int64),
+        arrays["names"],
+        arrays["aligned"],
+        json.loads(str(arrays["meta"])),
+    )
 
 
 def build_occluders_cache(data_root: Path, cache_dir: Path, max_side: int = 256) -> Path:
@@ -574,8 +637,15 @@ def ferplus(settings: CacheSettings, split: str) -> FerPlusCache:
     """The FER+ ``split`` cache, built from ``settings.data_root`` when missing or stale."""
     path = ferplus_cache_path(settings.cache_dir, split, settings.fer_size, settings.encoding, settings.quality)
     if _need(path, settings, f"FER+ {split}"):
-        build_ferplus_cache(settings.data_root, split, settings.cache_dir, settings.fer_size, settings.encoding,
-                            settings.quality, settings.align)
+        build_ferplus_cache(
+            settings.data_root,
+            split,
+            settings.cache_dir,
+            settings.fer_size,
+            settings.encoding,
+            settings.quality,
+            settings.align,
+        )
     return load_ferplus_cache(path)
 
 
@@ -584,8 +654,15 @@ def utkface(settings: CacheSettings, size: int) -> UtkCache:
     size = settings.pack_utk_size or size
     path = utkface_cache_path(settings.cache_dir, size, settings.encoding, settings.quality)
     if _need(path, settings, "UTKFace"):
-        build_utkface_cache(settings.data_root, settings.cache_dir, size, settings.encoding, settings.quality,
-                            settings.utk_holdout, settings.align)
+        build_utkface_cache(
+            settings.data_root,
+            settings.cache_dir,
+            size,
+            settings.encoding,
+            settings.quality,
+            settings.utk_holdout,
+            settings.align,
+        )
     return load_utkface_cache(path)
 
 
@@ -599,6 +676,7 @@ def occluders(settings: CacheSettings) -> OccluderBank:
 def folder(settings: CacheSettings, source: Path, size: int, scheme: str = "fer2013") -> FolderCache:
     path = folder_cache_path(settings.cache_dir, source, size, settings.encoding, settings.quality)
     if _need(path, settings, str(source)):
-        build_folder_cache(source, settings.cache_dir, size, scheme, settings.encoding, settings.quality,
-                           settings.align)
+        build_folder_cache(
+            source, settings.cache_dir, size, scheme, settings.encoding, settings.quality, settings.align
+        )
     return load_folder_cache(path)

@@ -49,8 +49,9 @@ def augment_face(face: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig)
     if abs(angle) > 1e-3 or abs(scale - 1) > 1e-3 or np.abs(shift).max() > 1e-3:
         m = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), angle, scale)
         m[:, 2] += shift
-        out = cv2.warpAffine(np.ascontiguousarray(out), m, (size, size), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.warpAffine(
+            np.ascontiguousarray(out), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
     img = out.astype(np.float32)
     if cfg.contrast > 0 or cfg.brightness > 0:
         mean = img.mean()

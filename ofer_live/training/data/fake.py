@@ -66,9 +66,13 @@ def write_fake_ferplus(root: Path, n_train: int = 48, n_valid: int = 24, seed: i
         images = np.stack([draw_face(48, int(max(lab, 0)), rng)[..., 0] for lab in labels])
         votes = fake_votes(labels, rng)
         votes[2] = [3, 3, 0, 0, 0, 0, 0, 0, 1, 0]  # a tie: dropped
-        np.savez(folder / f"{split}.npz", images=images, votes=votes,
-                 fer2013_label=np.clip(labels, 0, 6).astype(np.uint8),
-                 names=np.asarray([f"fer{i:07d}.png" for i in range(n)]))
+        np.savez(
+            folder / f"{split}.npz",
+            images=images,
+            votes=votes,
+            fer2013_label=np.clip(labels, 0, 6).astype(np.uint8),
+            names=np.asarray([f"fer{i:07d}.png" for i in range(n)]),
+        )
 
 
 def write_fake_utkface(root: Path, n: int = 24, seed: int = 1) -> None:
@@ -96,13 +100,18 @@ def _shape_rgba(h: int, w: int, rng: np.random.Generator, kind: str) -> np.ndarr
 def write_fake_occluders(root: Path, seed: int = 2) -> None:
     rng = np.random.default_rng(seed)
     base = Path(root) / "occluders"
-    for kind, count, (h, w) in (("sunglasses", 3, (20, 60)), ("eyeglasses", 2, (20, 60)), ("scarves", 2, (60, 50)),
-                                ("objects", 3, (30, 20))):
+    for kind, count, (h, w) in (
+        ("sunglasses", 3, (20, 60)),
+        ("eyeglasses", 2, (20, 60)),
+        ("scarves", 2, (60, 50)),
+        ("objects", 3, (30, 20)),
+    ):
         folder = base / kind
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(count):
-            cv2.imwrite(str(folder / f"{kind}_{i:03d}.png"),
-                        cv2.cvtColor(_shape_rgba(h, w, rng, kind), cv2.COLOR_RGBA2BGRA))
+            cv2.imwrite(
+                str(folder / f"{kind}_{i:03d}.png"), cv2.cvtColor(_shape_rgba(h, w, rng, kind), cv2.COLOR_RGBA2BGRA)
+            )
     # masks/: an RGB JPEG on a white background (alpha recovered by background removal)
     folder = base / "masks"
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,8 +126,10 @@ def write_fake_occluders(root: Path, seed: int = 2) -> None:
         rgba = np.zeros((60, 100, 4), np.uint8)
         cv2.ellipse(rgba, (50, 30), (48, 28), 0, 0, 360, (90, 160, 220, 255), -1)
         cv2.imwrite(str(folder / f"face_masks_{i:03d}.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
-        cfg.append(f"[{template}]\ntemplate: masks/templates/{template}.png\nmask_a: 4, 10\nmask_b: 50, 2\n"
-                   "mask_c: 96, 10\nmask_d: 10, 45\nmask_e: 50, 58\nmask_f: 90, 45\n")
+        cfg.append(
+            f"[{template}]\ntemplate: masks/templates/{template}.png\nmask_a: 4, 10\nmask_b: 50, 2\n"
+            "mask_c: 96, 10\nmask_d: 10, 45\nmask_e: 50, 58\nmask_f: 90, 45\n"
+        )
     (folder / "masks.cfg").write_text("\n".join(cfg), encoding="utf-8")
 
 

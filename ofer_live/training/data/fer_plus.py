@@ -25,12 +25,29 @@ from ofer_live.errors import InputError
 log = logging.getLogger(__name__)
 
 FERPLUS_COLUMNS: tuple[str, ...] = (
-    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF",
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
 )
 # FER+ vote column -> FER2013 class index (contracts.LABELS); -1 = not one of the 7 classes.
 FERPLUS_TO_FER2013: tuple[int, ...] = (
-    LABELS.index("neutral"), LABELS.index("happy"), LABELS.index("surprise"), LABELS.index("sad"),
-    LABELS.index("angry"), LABELS.index("disgust"), LABELS.index("fear"), -1, -1, -1,
+    LABELS.index("neutral"),
+    LABELS.index("happy"),
+    LABELS.index("surprise"),
+    LABELS.index("sad"),
+    LABELS.index("angry"),
+    LABELS.index("disgust"),
+    LABELS.index("fear"),
+    -1,
+    -1,
+    -1,
 )
 SPLITS: tuple[str, ...] = ("train", "valid")
 DROPPED = -1

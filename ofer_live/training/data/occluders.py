@@ -213,17 +213,16 @@ def read_mask_anchors(cfg_path: Path, files: list[Path]) -> dict[str, np.ndarray
         if template.split("_")[0] in _NON_MASK_TEMPLATES:
             continue
         try:
-            pts = np.array(
-                [[float(v) for v in items[name].split(",")] for name in ANCHOR_NAMES], dtype=np.float32
-            )
+            pts = np.array([[float(v) for v in items[name].split(",")] for name in ANCHOR_NAMES], dtype=np.float32)
         except (KeyError, ValueError):
             continue
         entries.append((template, pts))
     entries.sort(key=lambda e: e[0])
     files = sorted(files, key=lambda p: p.name)
     if len(entries) != len(files):
-        log.warning("%s: %d anchor sets for %d files; face masks placed without anchors", cfg_path,
-                    len(entries), len(files))
+        log.warning(
+            "%s: %d anchor sets for %d files; face masks placed without anchors", cfg_path, len(entries), len(files)
+        )
         return {}
     result: dict[str, np.ndarray] = {}
     for (template, pts), file in zip(entries, files, strict=False):
@@ -299,10 +298,14 @@ def unpack_occluders(arrays) -> OccluderBank:
     offsets = arrays["occluder_offsets"]
     bank = OccluderBank()
     for i, (kind, name) in enumerate(zip(arrays["occluder_kinds"], arrays["occluder_names"], strict=False)):
-        bgra = cv2.imdecode(png[offsets[i]:offsets[i + 1]], cv2.IMREAD_UNCHANGED)
+        bgra = cv2.imdecode(png[offsets[i] : offsets[i + 1]], cv2.IMREAD_UNCHANGED)
         pts = arrays["occluder_anchors"][i]
         bank.occluders.append(
-            Occluder(str(kind), str(name), cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA),
-                     None if np.isnan(pts).any() else pts.astype(np.float32))
+            Occluder(
+                str(kind),
+                str(name),
+                cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA),
+                None if np.isnan(pts).any() else pts.astype(np.float32),
+            )
         )
     return bank

@@ -172,9 +172,7 @@ def resize_map(values: np.ndarray, grid: int) -> np.ndarray:
     return cv2.resize(values, (grid, grid), interpolation=interp)
 
 
-def cam_patch_mask(
-    cam: np.ndarray, grid: int, proportion: float, rng: np.random.Generator | None = None
-) -> np.ndarray:
+def cam_patch_mask(cam: np.ndarray, grid: int, proportion: float, rng: np.random.Generator | None = None) -> np.ndarray:
     """cam: (g, g) importance map -> (G, G) float32 with ones at the round(proportion * G^2) most important patches.
     Ties are broken at random with ``rng`` (in index order when None)."""
     values = resize_map(cam, grid).reshape(-1).astype(np.float64)
@@ -201,8 +199,10 @@ class CamOcclusion:
         cams = np.asarray(self.cam_fn(faces), dtype=np.float32)
         if cams.ndim != 3 or cams.shape[0] != faces.shape[0]:
             raise ValueError(f"cam_fn must return (N, g, g), got {cams.shape} for {faces.shape[0]} faces")
-        return np.stack([cam_patch_mask(c, self.grid, proportion, rng) for c in cams]) if len(cams) else (
-            np.zeros((0, self.grid, self.grid), np.float32)
+        return (
+            np.stack([cam_patch_mask(c, self.grid, proportion, rng) for c in cams])
+            if len(cams)
+            else (np.zeros((0, self.grid, self.grid), np.float32))
         )
 
 
@@ -242,9 +242,7 @@ def irregular_mask(
     return mask.astype(np.float32)
 
 
-def fill_pixels(
-    face: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, mode: str = "noise"
-) -> np.ndarray:
+def fill_pixels(face: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, mode: str = "noise") -> np.ndarray:
     """face (S, S, 3) uint8, alpha (S, S) float -> new face with the covered pixels replaced by ``mode`` content:
     ``black``, ``gray`` (128), ``noise`` (uniform noise), ``color`` (one random colour), ``blur`` (strong blur)."""
     if mode not in FILL_MODES:
@@ -323,11 +321,13 @@ def _warp(rgba: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, 
     premul = rgba.astype(np.float32)
     premul[..., :3] *= premul[..., 3:4] / 255.0
     if matrix.shape == (3, 3):
-        warped = cv2.warpPerspective(premul, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        warped = cv2.warpPerspective(
+            premul, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
     else:
-        warped = cv2.warpAffine(premul, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        warped = cv2.warpAffine(
+            premul, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
     alpha = np.clip(warped[..., 3] / 255.0, 0.0, 1.0)
     rgb = np.where(alpha[..., None] > 1e-4, warped[..., :3] / np.maximum(alpha[..., None], 1e-4), 0.0)
     alpha[alpha < 0.02] = 0.0
@@ -395,8 +395,9 @@ def paste_occluder(
         center = np.array([rng.uniform(0.2, 0.8), rng.uniform(0.3, 0.9)]) * size
         angle = rng.uniform(-config.anywhere_rotation_deg, config.anywhere_rotation_deg)
         matrix = _similarity((w / 2, h / 2), center, longer / max(h, w), angle)
-    rgb_small = color_jitter(rgba[..., :3], rng, config.color_strength,
-                             gray=is_gray(face) and rng.random() < config.gray_on_gray_face_p)
+    rgb_small = color_jitter(
+        rgba[..., :3], rng, config.color_strength, gray=is_gray(face) and rng.random() < config.gray_on_gray_face_p
+    )
     rgb, alpha = _warp(np.dstack([rgb_small, rgba[..., 3]]), matrix, size)
     return composite(face, rgb, alpha), alpha
 
@@ -427,8 +428,7 @@ def paste_to_coverage(
         for _t in range(tries):
             occ = bank.sample(rng)
             sub = np.random.default_rng(rng.integers(2**63))
-            candidate, a = paste_occluder(out, occ, layout, sub, config,
-                                          scale=float(rng.uniform(0.7, 1.5)))
+            candidate, a = paste_occluder(out, occ, layout, sub, config, scale=float(rng.uniform(0.7, 1.5)))
             total = 1 - (1 - alpha) * (1 - a)
             err = abs(float(total.mean()) - target)
             if best is None or err < best[0]:
@@ -488,8 +488,11 @@ def procedural_occluder(rng: np.random.Generator, size: int = 96) -> Occluder:
         cv2.fillPoly(alpha, [pts], 255)
     elif shape == 1:  # blob: smooth random radius
         ang = np.linspace(0, 2 * math.pi, 64, endpoint=False)
-        rad = 0.35 * size * (1 + sum(rng.uniform(-0.25, 0.25) * np.sin(k * ang + rng.uniform(0, 6.3))
-                                     for k in range(1, 5)))
+        rad = (
+            0.35
+            * size
+            * (1 + sum(rng.uniform(-0.25, 0.25) * np.sin(k * ang + rng.uniform(0, 6.3)) for k in range(1, 5)))
+        )
         pts = np.stack([c[0] + rad * np.cos(ang), c[1] + rad * np.sin(ang)], 1).astype(np.int32)
         cv2.fillPoly(alpha, [pts], 255)
     elif shape == 2:  # ellipse
@@ -567,8 +570,13 @@ class OcclusionSynth:
         self.types = tuple(self.TYPES)
         self.probs = np.array([weights[t] / total for t in self.TYPES])
 
-    def sample(self, face: np.ndarray, rng: np.random.Generator, kind: str | None = None,
-               donor: Callable[[], np.ndarray] | None = None) -> Occluded:
+    def sample(
+        self,
+        face: np.ndarray,
+        rng: np.random.Generator,
+        kind: str | None = None,
+        donor: Callable[[], np.ndarray] | None = None,
+    ) -> Occluded:
         """face: (S, S, 3) uint8 -> Occluded (the face itself with zero alpha for ``clean``). ``donor()`` gives
         another aligned face (skin for hands, regions for CutPaste); without it the face itself is used."""
         cfg = self.config

@@ -31,8 +31,10 @@ PACK_VERSION = 1
 DEFAULT_ENCODING = "webp"
 DEFAULT_QUALITY = 85
 MAX_PACK_MB = 60.0
-TERMS = ("FER+ labels (c) Microsoft, MIT; FER2013 pixels: ICML 2013 challenge data, research use; UTKFace: "
-         "non-commercial research only; occluder cut-outs: research only. Never commit this pack.")
+TERMS = (
+    "FER+ labels (c) Microsoft, MIT; FER2013 pixels: ICML 2013 challenge data, research use; UTKFace: "
+    "non-commercial research only; occluder cut-outs: research only. Never commit this pack."
+)
 
 
 def is_pack(root: str | Path) -> bool:
@@ -56,15 +58,26 @@ def pack_settings(root: str | Path) -> cache.CacheSettings:
     info = read_pack(root)
     root = Path(root)
     return cache.CacheSettings(
-        data_root=root, cache_dir=root, encoding=str(info["encoding"]), quality=int(info["quality"]),
-        fer_size=int(info["fer_size"]), utk_holdout=float(info["utk_holdout"]), align=str(info["align"]),
+        data_root=root,
+        cache_dir=root,
+        encoding=str(info["encoding"]),
+        quality=int(info["quality"]),
+        fer_size=int(info["fer_size"]),
+        utk_holdout=float(info["utk_holdout"]),
+        align=str(info["align"]),
         pack_utk_size=int(info["utk_size"]),
     )
 
 
 def write_pack(
-    data_root: str | Path, out: str | Path, *, face_size: int = 112, fer_size: int = cache.FER_STORE_SIZE,
-    encoding: str = DEFAULT_ENCODING, quality: int = DEFAULT_QUALITY, utk_holdout: float = 0.1,
+    data_root: str | Path,
+    out: str | Path,
+    *,
+    face_size: int = 112,
+    fer_size: int = cache.FER_STORE_SIZE,
+    encoding: str = DEFAULT_ENCODING,
+    quality: int = DEFAULT_QUALITY,
+    utk_holdout: float = 0.1,
     align: str = "detect",
 ) -> dict[str, Any]:
     """Build the caches of ``data_root`` (a ../shared/data-style folder) into ``out`` and describe them in
@@ -77,8 +90,16 @@ def write_pack(
     if out.exists() and any(out.iterdir()) and not is_pack(out):
         raise OutputError(f"{out}: not empty and not a data pack; choose an empty folder")
     t0 = time.time()
-    settings = cache.CacheSettings(data_root=data_root, cache_dir=out, encoding=encoding, quality=quality,
-                                   fer_size=fer_size, utk_holdout=utk_holdout, align=align, rebuild=True)
+    settings = cache.CacheSettings(
+        data_root=data_root,
+        cache_dir=out,
+        encoding=encoding,
+        quality=quality,
+        fer_size=fer_size,
+        utk_holdout=utk_holdout,
+        align=align,
+        rebuild=True,
+    )
     files = []
     for split in ("train", "valid"):
         cache.ferplus(settings, split)
@@ -97,11 +118,20 @@ def write_pack(
             files.append(target / item.name)
     entries = {str(f.relative_to(out)): {"bytes": f.stat().st_size, "sha256": sha256_file(f)} for f in files}
     info = {
-        "pack_version": PACK_VERSION, "encoding": encoding, "quality": quality, "fer_size": fer_size,
-        "utk_size": face_size, "utk_holdout": utk_holdout, "align": align, "source": str(data_root),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "build_seconds": round(time.time() - t0, 1),
+        "pack_version": PACK_VERSION,
+        "encoding": encoding,
+        "quality": quality,
+        "fer_size": fer_size,
+        "utk_size": face_size,
+        "utk_holdout": utk_holdout,
+        "align": align,
+        "source": str(data_root),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "build_seconds": round(time.time() - t0, 1),
         "total_bytes": sum(e["bytes"] for e in entries.values()),
-        "total_mb": round(sum(e["bytes"] for e in entries.values()) / 1e6, 2), "files": entries, "terms": TERMS,
+        "total_mb": round(sum(e["bytes"] for e in entries.values()) / 1e6, 2),
+        "files": entries,
+        "terms": TERMS,
     }
     (out / PACK_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info

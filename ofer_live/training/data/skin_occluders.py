@@ -69,8 +69,12 @@ def hand_alpha(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarray, n
     thumb_tip = thumb_base + rng.uniform(0.18, 0.26) * s * np.array([math.cos(t_angle), math.sin(t_angle)])
     _capsule(mask, thumb_base, thumb_tip, finger_w * 1.15)
     if rng.random() < 0.6:  # a forearm to the bottom edge
-        _capsule(mask, palm_c + np.array([0, palm_h * 0.5]), np.array([palm_c[0] + rng.normal(0, 0.1 * s), 1.2 * s]),
-                 palm_w * rng.uniform(1.3, 1.7))
+        _capsule(
+            mask,
+            palm_c + np.array([0, palm_h * 0.5]),
+            np.array([palm_c[0] + rng.normal(0, 0.1 * s), 1.2 * s]),
+            palm_w * rng.uniform(1.3, 1.7),
+        )
     edges = cv2.morphologyEx(creases, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     angle = float(rng.uniform(-50, 50))
     m = cv2.getRotationMatrix2D((s / 2, s / 2), angle, 1.0)
@@ -88,7 +92,7 @@ def skin_patch(face: np.ndarray, rng: np.random.Generator, size: int) -> np.ndar
     side = int(max(4, rng.uniform(0.08, 0.14) * s))
     x = int(rng.uniform(x0 * s, max(x0 * s + 1, x1 * s - side)))
     y = int(rng.uniform(y0 * s, max(y0 * s + 1, y1 * s - side)))
-    patch = face[y:y + side, x:x + side]
+    patch = face[y : y + side, x : x + side]
     if rng.random() < 0.5:
         patch = patch[:, ::-1]
     return cv2.resize(np.ascontiguousarray(patch), (size, size), interpolation=cv2.INTER_CUBIC)
@@ -97,9 +101,9 @@ def skin_patch(face: np.ndarray, rng: np.random.Generator, size: int) -> np.ndar
 def _mean_skin(face: np.ndarray) -> np.ndarray:
     s = face.shape[0]
     x0, y0, x1, y1 = SKIN_REGIONS[0]
-    left = face[int(y0 * s):int(y1 * s), int(x0 * s):int(x1 * s)]
+    left = face[int(y0 * s) : int(y1 * s), int(x0 * s) : int(x1 * s)]
     x0, y0, x1, y1 = SKIN_REGIONS[1]
-    right = face[int(y0 * s):int(y1 * s), int(x0 * s):int(x1 * s)]
+    right = face[int(y0 * s) : int(y1 * s), int(x0 * s) : int(x1 * s)]
     return np.concatenate([left.reshape(-1, 3), right.reshape(-1, 3)]).mean(axis=0)
 
 
@@ -113,8 +117,9 @@ def _motion_blur(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.filter2D(rgba, -1, kernel)
 
 
-def skin_hand(face: np.ndarray, donor: np.ndarray, rng: np.random.Generator, size: int = 128,
-              motion_blur_p: float = 0.25) -> Occluder:
+def skin_hand(
+    face: np.ndarray, donor: np.ndarray, rng: np.random.Generator, size: int = 128, motion_blur_p: float = 0.25
+) -> Occluder:
     """A hand filled with the donor's skin, brightness matched to ``face`` (both (S, S, 3) uint8 aligned faces;
     a donor of the other colour type is replaced by the face itself) -> Occluder (kind ``hands_synth``)."""
     from ofer_live.training.data.occlusion_synth import is_gray
@@ -148,7 +153,7 @@ def cutpaste(face: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> O
     s = source.shape[0]
     w, h = (int(rng.uniform(0.18, 0.4) * s) for _ in range(2))
     x, y = int(rng.uniform(0.1 * s, 0.9 * s - w)), int(rng.uniform(0.1 * s, 0.9 * s - h))
-    region = np.ascontiguousarray(source[y:y + h, x:x + w])
+    region = np.ascontiguousarray(source[y : y + h, x : x + w])
     mask = np.zeros((h, w), np.uint8)
     if rng.random() < 0.5:
         cv2.ellipse(mask, (w // 2, h // 2), (max(1, w // 2 - 1), max(1, h // 2 - 1)), 0, 0, 360, 255, -1)

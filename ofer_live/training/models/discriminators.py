@@ -43,8 +43,13 @@ class PatchDiscriminator(nn.Module):
 class FeaturePatchDiscriminator(nn.Module):
     """image (N, 3, S, S) float in [0, 1] -> logits (N, G, G), one per face patch (aligned with the occlusion mask)."""
 
-    def __init__(self, patch_grid: int, base: int = 32, feature_extractor: nn.Module | None = None,
-                 feature_channels: int | None = None) -> None:
+    def __init__(
+        self,
+        patch_grid: int,
+        base: int = 32,
+        feature_extractor: nn.Module | None = None,
+        feature_channels: int | None = None,
+    ) -> None:
         super().__init__()
         self.patch_grid = patch_grid
         self.own_features = feature_extractor is None
@@ -61,7 +66,10 @@ class FeaturePatchDiscriminator(nn.Module):
                 p.requires_grad_(False)
             cin = feature_channels
         self.head = nn.Sequential(
-            _sn_conv(cin, 4 * base, 1), nn.LeakyReLU(0.2), _sn_conv(4 * base, 4 * base, 1), nn.LeakyReLU(0.2),
+            _sn_conv(cin, 4 * base, 1),
+            nn.LeakyReLU(0.2),
+            _sn_conv(4 * base, 4 * base, 1),
+            nn.LeakyReLU(0.2),
             nn.Conv2d(4 * base, 1, 1),
         )
 

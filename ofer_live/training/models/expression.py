@@ -131,7 +131,9 @@ class ExpressionNet(nn.Module):
 
         if latent_mode != "none":
             self.latent_mlp = nn.Sequential(
-                nn.LayerNorm(latent_dim), nn.Linear(latent_dim, latent_hidden), nn.GELU(),
+                nn.LayerNorm(latent_dim),
+                nn.Linear(latent_dim, latent_hidden),
+                nn.GELU(),
                 nn.Linear(latent_hidden, latent_hidden),
             )
             fuse_in = w4 + latent_hidden
@@ -139,7 +141,10 @@ class ExpressionNet(nn.Module):
             self.latent_mlp = None
             fuse_in = w4
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(fuse_in, fuse_hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Dropout(dropout),
+            nn.Linear(fuse_in, fuse_hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
             nn.Linear(fuse_hidden, num_classes),
         )
         for m in self.modules():
@@ -228,8 +233,16 @@ class ExpressionNet(nn.Module):
 @register_model
 def expression_tiny(**kwargs) -> ExpressionNet:
     """Test fixture size: S=32, G=4, D=16; ResNet-18 layout with widths (8, 16, 32, 64), no resize."""
-    cfg = dict(face_size=32, patch_grid=4, latent_dim=16, net_size=32, widths=(8, 16, 32, 64), maxpool=False,
-               latent_hidden=16, fuse_hidden=32)
+    cfg = dict(
+        face_size=32,
+        patch_grid=4,
+        latent_dim=16,
+        net_size=32,
+        widths=(8, 16, 32, 64),
+        maxpool=False,
+        latent_hidden=16,
+        fuse_hidden=32,
+    )
     cfg.update(kwargs)
     return ExpressionNet(**cfg)
 
@@ -249,7 +262,15 @@ def expression_default(**kwargs) -> ExpressionNet:
 @register_model
 def expression_paper(**kwargs) -> ExpressionNet:
     """Paper size: 224 px face, ResNet-18 at 224 with max-pool (layer3: 14x14 = G), D=768 latents."""
-    cfg = dict(face_size=224, patch_grid=14, latent_dim=768, net_size=224, widths=(64, 128, 256, 512), maxpool=True,
-               latent_hidden=256, fuse_hidden=512)
+    cfg = dict(
+        face_size=224,
+        patch_grid=14,
+        latent_dim=768,
+        net_size=224,
+        widths=(64, 128, 256, 512),
+        maxpool=True,
+        latent_hidden=256,
+        fuse_hidden=512,
+    )
     cfg.update(kwargs)
     return ExpressionNet(**cfg)

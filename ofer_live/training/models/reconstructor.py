@@ -120,8 +120,9 @@ class HybridReconstructor(nn.Module):
         self.patch_size = face_size // patch_grid
         self.normalize = Normalize()
         self.encoder = ViTEncoder(face_size, patch_grid, latent_dim, depth, num_heads, mlp_ratio, use_mask_token=True)
-        self.decoder = ViTDecoder(latent_dim, patch_grid, self.patch_size, decoder_dim, decoder_depth, decoder_heads,
-                                  mlp_ratio)
+        self.decoder = ViTDecoder(
+            latent_dim, patch_grid, self.patch_size, decoder_dim, decoder_depth, decoder_heads, mlp_ratio
+        )
         self.refiner = RefinerUNet(patch_grid, face_size, base=unet_base, sa_steps=sa_steps, sym_kernel=sym_kernel)
 
     def vit_stage(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -167,8 +168,18 @@ class HybridReconstructor(nn.Module):
 @register_model
 def reconstructor_tiny(**kwargs) -> HybridReconstructor:
     """Test fixture size: S=32, G=4 (patch 8), D=16, 1 encoder + 1 decoder block, U-Net base 4."""
-    cfg = dict(face_size=32, patch_grid=4, latent_dim=16, depth=1, num_heads=2, mlp_ratio=2.0, decoder_dim=16,
-               decoder_depth=1, decoder_heads=2, unet_base=4)
+    cfg = dict(
+        face_size=32,
+        patch_grid=4,
+        latent_dim=16,
+        depth=1,
+        num_heads=2,
+        mlp_ratio=2.0,
+        decoder_dim=16,
+        decoder_depth=1,
+        decoder_heads=2,
+        unet_base=4,
+    )
     cfg.update(kwargs)
     return HybridReconstructor(**cfg)
 
@@ -177,8 +188,18 @@ def reconstructor_tiny(**kwargs) -> HybridReconstructor:
 def reconstructor_default(**kwargs) -> HybridReconstructor:
     """2-core CPU size: S=112, G=14, D=192 (ViT-Tiny width), 4 encoder blocks, 2 decoder blocks (dim 128), U-Net
     base 12 (about 1.3 GFLOPs; ``depth=6`` buys better latents for about 3 ms more on 2 cores)."""
-    cfg = dict(face_size=112, patch_grid=14, latent_dim=192, depth=4, num_heads=3, mlp_ratio=4.0, decoder_dim=128,
-               decoder_depth=2, decoder_heads=4, unet_base=12)
+    cfg = dict(
+        face_size=112,
+        patch_grid=14,
+        latent_dim=192,
+        depth=4,
+        num_heads=3,
+        mlp_ratio=4.0,
+        decoder_dim=128,
+        decoder_depth=2,
+        decoder_heads=4,
+        unet_base=12,
+    )
     cfg.update(kwargs)
     return HybridReconstructor(**cfg)
 
@@ -186,7 +207,17 @@ def reconstructor_default(**kwargs) -> HybridReconstructor:
 @register_model
 def reconstructor_paper(**kwargs) -> HybridReconstructor:
     """Paper size: MAE ViT-B/16 at 224 (D=768, 12 blocks) with an MAE decoder (512, 8 blocks), U-Net base 64."""
-    cfg = dict(face_size=224, patch_grid=14, latent_dim=768, depth=12, num_heads=12, mlp_ratio=4.0, decoder_dim=512,
-               decoder_depth=8, decoder_heads=16, unet_base=64)
+    cfg = dict(
+        face_size=224,
+        patch_grid=14,
+        latent_dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_ratio=4.0,
+        decoder_dim=512,
+        decoder_depth=8,
+        decoder_heads=16,
+        unet_base=64,
+    )
     cfg.update(kwargs)
     return HybridReconstructor(**cfg)

@@ -150,9 +150,7 @@ def self_assembly_reference(layer: SelfAssembly, feat: Tensor, mask: Tensor) -> 
     eps = layer.eps
 
     def cos(a: Tensor, b: Tensor) -> float:
-        return float(
-            (F.normalize(a, dim=0, eps=eps) * F.normalize(b, dim=0, eps=eps)).sum().clamp(min=0.0)
-        )
+        return float((F.normalize(a, dim=0, eps=eps) * F.normalize(b, dim=0, eps=eps)).sum().clamp(min=0.0))
 
     prev: Tensor | None = None
     for i in range(g * g):

@@ -149,7 +149,13 @@ class ViTDecoder(nn.Module):
     """MAE-style decoder: latents (N, G*G, D) -> pixel patches (N, G*G, p*p*3) (in [0, 1] image units)."""
 
     def __init__(
-        self, in_dim: int, patch_grid: int, patch_size: int, dim: int, depth: int, num_heads: int,
+        self,
+        in_dim: int,
+        patch_grid: int,
+        patch_size: int,
+        dim: int,
+        depth: int,
+        num_heads: int,
         mlp_ratio: float = 4.0,
     ) -> None:
         super().__init__()

@@ -187,8 +187,9 @@ def calibrate_radius_per_position(distances: Tensor, nu: float = 0.05, shrink: f
 @register_model
 def vit_svdd_tiny(**kwargs) -> ViTSVDD:
     """Test fixture size: S=32, G=4 (patch 8), D=16, 1 block."""
-    cfg = dict(face_size=32, patch_grid=4, latent_dim=16, depth=1, num_heads=2, mlp_ratio=2.0, proj_hidden=32,
-               rep_dim=16)
+    cfg = dict(
+        face_size=32, patch_grid=4, latent_dim=16, depth=1, num_heads=2, mlp_ratio=2.0, proj_hidden=32, rep_dim=16
+    )
     cfg.update(kwargs)
     return ViTSVDD(**cfg)
 
@@ -196,8 +197,9 @@ def vit_svdd_tiny(**kwargs) -> ViTSVDD:
 @register_model
 def vit_svdd_default(**kwargs) -> ViTSVDD:
     """2-core CPU size: S=112, G=14 (patch 8), D=192 (ViT-Tiny width), 4 blocks, 3 heads."""
-    cfg = dict(face_size=112, patch_grid=14, latent_dim=192, depth=4, num_heads=3, mlp_ratio=4.0, proj_hidden=192,
-               rep_dim=64)
+    cfg = dict(
+        face_size=112, patch_grid=14, latent_dim=192, depth=4, num_heads=3, mlp_ratio=4.0, proj_hidden=192, rep_dim=64
+    )
     cfg.update(kwargs)
     return ViTSVDD(**cfg)
 
@@ -205,7 +207,15 @@ def vit_svdd_default(**kwargs) -> ViTSVDD:
 @register_model
 def vit_svdd_paper(**kwargs) -> ViTSVDD:
     """Paper size: ViT-B/16 at 224 (S=224, G=14, D=768, 12 blocks, 12 heads)."""
-    cfg = dict(face_size=224, patch_grid=14, latent_dim=768, depth=12, num_heads=12, mlp_ratio=4.0, proj_hidden=768,
-               rep_dim=128)
+    cfg = dict(
+        face_size=224,
+        patch_grid=14,
+        latent_dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_ratio=4.0,
+        proj_hidden=768,
+        rep_dim=128,
+    )
     cfg.update(kwargs)
     return ViTSVDD(**cfg)

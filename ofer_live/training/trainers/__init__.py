@@ -42,8 +42,9 @@ def build_task(config: TrainConfig, device: torch.device, dist=None):
     raise ValueError(f"unknown model kind {config.kind!r}")
 
 
-def run_training(config: TrainConfig, out_dir: Path, resume: bool = False, max_minutes: float | None = None
-                 ) -> FitResult:
+def run_training(
+    config: TrainConfig, out_dir: Path, resume: bool = False, max_minutes: float | None = None
+) -> FitResult:
     """Set up threads, device and (under torchrun) DistributedDataParallel, build the task and ``fit`` it."""
     if config.run.threads > 0:
         torch.set_num_threads(config.run.threads)

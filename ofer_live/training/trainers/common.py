@@ -181,10 +181,10 @@ class EpochSampler(Sampler[int]):
 
     def _indices(self) -> np.ndarray:
         perm = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch]).permutation(self.n)
-        mine = perm[self.dist.rank::self.dist.world_size]
+        mine = perm[self.dist.rank :: self.dist.world_size]
         if self.limit is not None:
             mine = mine[: self.limit]
-        return mine[self.start:]
+        return mine[self.start :]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._indices().tolist())
@@ -209,8 +209,13 @@ def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state: dict[str, Any] = {
         "python": [py[0], list(py[1]), py[2]],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]),
-                  float(np_state[4])],
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np_state[1].astype(np.int64)),
+            int(np_state[2]),
+            int(np_state[3]),
+            float(np_state[4]),
+        ],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -399,11 +404,14 @@ class Task:
             model.load_state_dict(ckpt["state_dict"], strict=True)
         except RuntimeError as exc:
             first = str(exc).splitlines()[-1].strip() if str(exc) else type(exc).__name__
-            raise UserError(f"--init-from {spec}: {theirs} {dict(ckpt['model_kwargs'])} does not match {ours} "
-                            f"{dict(model.model_kwargs)} ({first})") from None
+            raise UserError(
+                f"--init-from {spec}: {theirs} {dict(ckpt['model_kwargs'])} does not match {ours} "
+                f"{dict(model.model_kwargs)} ({first})"
+            ) from None
         if dict(ckpt["model_kwargs"]) != dict(model.model_kwargs):  # e.g. a parameter-free option added
-            log.info("--init-from %s: model options %s -> %s", spec, dict(ckpt["model_kwargs"]),
-                     dict(model.model_kwargs))
+            log.info(
+                "--init-from %s: model options %s -> %s", spec, dict(ckpt["model_kwargs"]), dict(model.model_kwargs)
+            )
         self.recalibrate_batchnorm(list(ckpt["extra"].get("folded_batchnorm", [])))
         self.trained_on = f"{self.trained_on}; fine-tuned from {spec}"
         log.info("%s weights initialised from %s", self.config.kind, spec)
@@ -417,8 +425,13 @@ class Task:
         """AdamW with the ``optim`` settings; the fused kernel on CPU and CUDA (about 3x faster a step than the
         for-loop one on CPU, the same arithmetic)."""
         opt = self.config.optim
-        return torch.optim.AdamW(params, lr=opt.lr, weight_decay=opt.weight_decay, betas=(opt.beta1, opt.beta2),
-                                 fused=self.device.type in ("cpu", "cuda"))
+        return torch.optim.AdamW(
+            params,
+            lr=opt.lr,
+            weight_decay=opt.weight_decay,
+            betas=(opt.beta1, opt.beta2),
+            fused=self.device.type in ("cpu", "cuda"),
+        )
 
     def step_optimizer(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -506,8 +519,15 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
     warmup = int(round(cfg.optim.warmup_epochs * steps_per_epoch))
     base_lrs = [[g["lr"] for g in opt.param_groups] for opt in task.optimizers]
 
-    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": None, "best_epoch": None,
-             "bad_epochs": 0, "finished": False}
+    state = {
+        "epoch": 0,
+        "step_in_epoch": 0,
+        "global_step": 0,
+        "best_metric": None,
+        "best_epoch": None,
+        "bad_epochs": 0,
+        "finished": False,
+    }
     last_val: dict[str, float] = {}
     if resume and last_path.exists():
         ckpt = load_checkpoint(last_path, map_location="cpu")
@@ -524,10 +544,20 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
             unwrap(task.model).eval()
             with torch.no_grad():
                 last_val = task.validate()
-            writer.write({"split": "val", "epoch": 0, "step": 0, "init_from": run.init_from,
-                          **{k: _round(v) for k, v in last_val.items()}})
-            log.info("epoch 0 (%s): %s", run.init_from,
-                     ", ".join(f"{k}={_round(v)}" for k, v in last_val.items() if not isinstance(v, dict)))
+            writer.write(
+                {
+                    "split": "val",
+                    "epoch": 0,
+                    "step": 0,
+                    "init_from": run.init_from,
+                    **{k: _round(v) for k, v in last_val.items()},
+                }
+            )
+            log.info(
+                "epoch 0 (%s): %s",
+                run.init_from,
+                ", ".join(f"{k}={_round(v)}" for k, v in last_val.items() if not isinstance(v, dict)),
+            )
     if dist.is_main:
         (out_dir / CONFIG_JSON).write_text(cfg.to_json() + "\n", encoding="utf-8")
     ema = WeightEMA(unwrap(task.model), run.ema_decay) if run.ema_decay > 0 else None
@@ -539,6 +569,7 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
     def averaged():
         """The weights to validate and select: the EMA when there is one."""
         return ema.swapped_in(unwrap(task.model)) if ema is not None else contextlib.nullcontext()
+
     if state["finished"] and state["epoch"] < run.epochs:
         # --resume with more --epochs extends a finished run; the schedule stretches to the new length.
         log.info("extending the finished run %s from %d to %d epochs", out_dir, state["epoch"], run.epochs)
@@ -546,8 +577,15 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
         state["bad_epochs"] = 0
     if state["finished"]:
         writer.close()
-        return FitResult("finished", state["epoch"], state["global_step"], state["best_metric"], state["best_epoch"],
-                         last_val, out_dir)
+        return FitResult(
+            "finished",
+            state["epoch"],
+            state["global_step"],
+            state["best_metric"],
+            state["best_epoch"],
+            last_val,
+            out_dir,
+        )
 
     def save(path: Path, metrics: dict[str, float]) -> None:
         if not dist.is_main:
@@ -561,8 +599,15 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
             "task_state": task_state(task),
             "ema": ema.state_dict() if ema is not None else None,
         }
-        save_checkpoint(path, unwrap(task.model), metrics=metrics, trained_on=task.trained_on, preset=cfg.preset,
-                        threshold=task.threshold, extra=extra)
+        save_checkpoint(
+            path,
+            unwrap(task.model),
+            metrics=metrics,
+            trained_on=task.trained_on,
+            preset=cfg.preset,
+            threshold=task.threshold,
+            extra=extra,
+        )
 
     sampler = EpochSampler(n_items, run.seed, dist, limit=steps_per_epoch * run.batch_size)
     status = "finished"
@@ -577,8 +622,16 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                 task.train_set.set_epoch(epoch)
                 start = state["step_in_epoch"]
                 sampler.set_epoch(epoch, start * run.batch_size)
-                bar = tqdm(total=steps_per_epoch, initial=start, desc=f"{cfg.kind} epoch {epoch + 1}/{run.epochs}",
-                           unit="step", disable=not dist.is_main, leave=False, mininterval=1.0, dynamic_ncols=True)
+                bar = tqdm(
+                    total=steps_per_epoch,
+                    initial=start,
+                    desc=f"{cfg.kind} epoch {epoch + 1}/{run.epochs}",
+                    unit="step",
+                    disable=not dist.is_main,
+                    leave=False,
+                    mininterval=1.0,
+                    dynamic_ncols=True,
+                )
                 window: dict[str, float] = {}
                 window_n = 0
                 window_t = time.time()
@@ -611,15 +664,22 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                     if window_n >= run.log_every or state["step_in_epoch"] >= steps_per_epoch:
                         dt = max(time.time() - window_t, 1e-9)
                         means = all_reduce_mean({k: v / window_n for k, v in window.items()}, dist, task.device)
-                        record = {"split": "train", "epoch": epoch + 1, "step": state["global_step"],
-                                  "lr": task.optimizers[0].param_groups[0]["lr"],
-                                  "images_per_s": round(window_n * run.batch_size * dist.world_size / dt, 2),
-                                  "data_wait_fraction": round(min(1.0, data_s / dt), 4),
-                                  "precision": task.precision, "threads": torch.get_num_threads(),
-                                  **{k: round(v, 6) for k, v in means.items()}}
+                        record = {
+                            "split": "train",
+                            "epoch": epoch + 1,
+                            "step": state["global_step"],
+                            "lr": task.optimizers[0].param_groups[0]["lr"],
+                            "images_per_s": round(window_n * run.batch_size * dist.world_size / dt, 2),
+                            "data_wait_fraction": round(min(1.0, data_s / dt), 4),
+                            "precision": task.precision,
+                            "threads": torch.get_num_threads(),
+                            **{k: round(v, 6) for k, v in means.items()},
+                        }
                         writer.write(record)
-                        bar.set_postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]}
-                                        | {"img/s": f"{record['images_per_s']:.1f}"})
+                        bar.set_postfix(
+                            {k: f"{v:.4g}" for k, v in list(means.items())[:3]}
+                            | {"img/s": f"{record['images_per_s']:.1f}"}
+                        )
                         window, window_n, window_t, data_s = {}, 0, time.time(), 0.0
                     over_budget = budget_s > 0 and time.time() - t_start > budget_s
                     requested = stop.requested
@@ -630,8 +690,11 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                     if requested or over_budget:
                         status = "interrupted" if requested else "time_budget"
                         break
-                    if (run.checkpoint_minutes > 0 and time.time() - last_ckpt_time > 60 * run.checkpoint_minutes
-                            and state["step_in_epoch"] < steps_per_epoch):
+                    if (
+                        run.checkpoint_minutes > 0
+                        and time.time() - last_ckpt_time > 60 * run.checkpoint_minutes
+                        and state["step_in_epoch"] < steps_per_epoch
+                    ):
                         save(last_path, last_val)
                         last_ckpt_time = time.time()
                     if state["step_in_epoch"] >= steps_per_epoch:
@@ -656,10 +719,20 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
                             improved = True
                         else:
                             state["bad_epochs"] += 1
-                    writer.write({"split": "val", "epoch": epoch + 1, "step": state["global_step"],
-                                  "improved": improved, **{k: _round(v) for k, v in last_val.items()}})
-                    log.info("epoch %d: %s", epoch + 1,
-                             ", ".join(f"{k}={_round(v)}" for k, v in last_val.items() if not isinstance(v, dict)))
+                    writer.write(
+                        {
+                            "split": "val",
+                            "epoch": epoch + 1,
+                            "step": state["global_step"],
+                            "improved": improved,
+                            **{k: _round(v) for k, v in last_val.items()},
+                        }
+                    )
+                    log.info(
+                        "epoch %d: %s",
+                        epoch + 1,
+                        ", ".join(f"{k}={_round(v)}" for k, v in last_val.items() if not isinstance(v, dict)),
+                    )
                 stop_early = run.patience > 0 and state["bad_epochs"] >= run.patience
                 if stop_early or state["epoch"] >= run.epochs:
                     state["finished"] = True
@@ -686,12 +759,21 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
     if dist.is_main and not (out_dir / BEST).exists() and state["finished"]:
         with averaged():
             save(out_dir / BEST, last_val)  # no valid selection metric: the last model is the best we have
-    writer.write({"split": "event", "event": status, "epoch": state["epoch"], "step": state["global_step"],
-                  "best_metric": state["best_metric"], "best_epoch": state["best_epoch"],
-                  "seconds": round(time.time() - t_start, 1)})
+    writer.write(
+        {
+            "split": "event",
+            "event": status,
+            "epoch": state["epoch"],
+            "step": state["global_step"],
+            "best_metric": state["best_metric"],
+            "best_epoch": state["best_epoch"],
+            "seconds": round(time.time() - t_start, 1),
+        }
+    )
     writer.close()
-    return FitResult(status, state["epoch"], state["global_step"], state["best_metric"], state["best_epoch"],
-                     last_val, out_dir)
+    return FitResult(
+        status, state["epoch"], state["global_step"], state["best_metric"], state["best_epoch"], last_val, out_dir
+    )
 
 
 def _round(value: Any) -> Any:

@@ -134,8 +134,9 @@ class ExpressionTask(Task):
         mcfg = unwrap(self.model).config
         self.face_size, self.grid, self.latent_dim = mcfg.face_size, mcfg.patch_grid, mcfg.latent_dim
         occ = occluder_split(data, settings)
-        faces = face_data(data, settings, self.face_size, run.seed, labelled_only=True, use_utkface=False,
-                          val_max=run.val_max_images)
+        faces = face_data(
+            data, settings, self.face_size, run.seed, labelled_only=True, use_utkface=False, val_max=run.val_max_images
+        )
         layout = template_layout()
         p = min(max(task.occlusion_p, 0.0), 1.0)
         s = config.synth
@@ -143,13 +144,20 @@ class ExpressionTask(Task):
         scale = p / occluded_total if occluded_total > 0 else 0.0
         import dataclasses
 
-        synth_cfg = dataclasses.replace(s, clean=1.0 - p, cutout=s.cutout * scale, procedural=s.procedural * scale,
-                                        irregular=s.irregular * scale, random_patches=s.random_patches * scale)
+        synth_cfg = dataclasses.replace(
+            s,
+            clean=1.0 - p,
+            cutout=s.cutout * scale,
+            procedural=s.procedural * scale,
+            irregular=s.irregular * scale,
+            random_patches=s.random_patches * scale,
+        )
         synth = OcclusionSynth(self.grid, occ.train, layout, synth_cfg)
         self.train_set = OccludedFaces(faces.train, self.face_size, self.grid, synth, AugmentConfig(), seed=run.seed)
         val_sources = [v for v in faces.val if v.labels is not None]
-        self.val_clean = OccludedFaces(val_sources, self.face_size, self.grid, None, None, seed=run.seed + 31,
-                                       fixed=True)
+        self.val_clean = OccludedFaces(
+            val_sources, self.face_size, self.grid, None, None, seed=run.seed + 31, fixed=True
+        )
         self.val_occluded = PastedValidation(self.val_clean, occ.train, layout, task.val_occlusion, run.seed + 32)
         self.reconstructor: nn.Module | OnnxReconstructor | None = None
         if task.reconstructor.endswith(".onnx"):
@@ -161,12 +169,14 @@ class ExpressionTask(Task):
             if (rc.face_size, rc.patch_grid, rc.latent_dim) != (self.face_size, self.grid, self.latent_dim):
                 raise ValueError(
                     f"reconstructor {task.reconstructor} has S/G/D {rc.face_size}/{rc.patch_grid}/{rc.latent_dim}, "
-                    f"the expression model {self.face_size}/{self.grid}/{self.latent_dim}")
+                    f"the expression model {self.face_size}/{self.grid}/{self.latent_dim}"
+                )
         self.detector = None
         if task.mask_source == "occlusion":
             if not task.occlusion:
-                raise ValueError("task.mask_source = 'occlusion' needs task.occlusion "
-                                 "(a checkpoint, a run folder or an .onnx file)")
+                raise ValueError(
+                    "task.mask_source = 'occlusion' needs task.occlusion (a checkpoint, a run folder or an .onnx file)"
+                )
             if task.occlusion.endswith(".onnx"):
                 self.detector = OnnxDetector(task.occlusion, run.threads)
             else:
@@ -175,15 +185,19 @@ class ExpressionTask(Task):
             raise ValueError(f"task.mask_source must be truth or occlusion, got {task.mask_source!r}")
         self.teacher = None
         if task.distill_teacher and task.distill_weight > 0:
-            self.teacher = load_fer_net(task.distill_teacher, resolve_data_root(data.data_root), device,
-                                        latent_source=None)
+            self.teacher = load_fer_net(
+                task.distill_teacher, resolve_data_root(data.data_root), device, latent_source=None
+            )
         self.class_weights = None
         if task.class_balance:
             self.class_weights = _class_weights(faces.train, task.class_balance_power).to(device)
         self.forward_module = maybe_ddp(_Expression(self.model), dist, device)
         self.optimizers = [self.adamw(unwrap(self.model).parameters())]
-        parts = [faces.description, f"labels: FER+ {task.label_mode}",
-                 f"occlusion augmentation p={p} ({', '.join(occ.train.kinds)} + procedural)"]
+        parts = [
+            faces.description,
+            f"labels: FER+ {task.label_mode}",
+            f"occlusion augmentation p={p} ({', '.join(occ.train.kinds)} + procedural)",
+        ]
         if task.reconstructor:
             parts.append(f"through reconstructor {task.reconstructor}")
         self.trained_on = "; ".join(parts)
@@ -216,8 +230,9 @@ class ExpressionTask(Task):
 
     # -- the run-time path: mask -> reconstructor -> FER net ------------------------------------------------------
     @torch.no_grad()
-    def prepare_inputs(self, face: torch.Tensor, coverage: torch.Tensor, noise: float = 0.0,
-                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare_inputs(
+        self, face: torch.Tensor, coverage: torch.Tensor, noise: float = 0.0, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """face (N, S, S, 3) uint8, coverage (N, G, G) -> (image (N, 3, S, S) in [0, 1], latents (N, G*G, D))."""
         x = to_unit_image(face)
         n = x.shape[0]

@@ -22,13 +22,15 @@ TEACHER_PREFIX = "teacher:"
 
 
 def load_fer_net(
-    spec: str, data_root: Path, device: torch.device,
+    spec: str,
+    data_root: Path,
+    device: torch.device,
     latent_source: Callable[[Tensor], Tensor] | None = None,
 ) -> Callable[[Tensor], Tensor]:
     if spec.startswith(TEACHER_PREFIX):
         from ofer_live.training.teachers import load_teacher
 
-        teacher = load_teacher(spec[len(TEACHER_PREFIX):], Path(data_root)).to(device).eval()
+        teacher = load_teacher(spec[len(TEACHER_PREFIX) :], Path(data_root)).to(device).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
 

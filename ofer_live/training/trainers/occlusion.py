@@ -53,30 +53,46 @@ class OcclusionTask(Task):
         self.face_size, self.grid = mcfg.face_size, mcfg.patch_grid
         occ = occluder_split(data, settings)
         self.occluders = occ
-        faces = face_data(data, settings, self.face_size, run.seed, labelled_only=False, use_utkface=True,
-                          val_max=run.val_max_images)
+        faces = face_data(
+            data, settings, self.face_size, run.seed, labelled_only=False, use_utkface=True, val_max=run.val_max_images
+        )
         self.layout = template_layout()
         synth = OcclusionSynth(self.grid, occ.train, self.layout, config.synth)
         self.train_set = OccludedFaces(faces.train, self.face_size, self.grid, synth, AugmentConfig(), seed=run.seed)
         self.clean_train = OccludedFaces(faces.train, self.face_size, self.grid, None, None, seed=run.seed)
         # Validation: the same held-out faces clean (R^2), with seen kinds (selection) and held-out kinds (report).
-        val_cfg = SynthConfig(clean=0.0, cutout=0.7, procedural=0.3, irregular=0.0, random_patches=0.0,
-                              paste=config.synth.paste)
-        self.val_clean = OccludedFaces(faces.val, self.face_size, self.grid, None, None, seed=run.seed + 11,
-                                       fixed=True)
-        self.val_seen = OccludedFaces(faces.val, self.face_size, self.grid,
-                                      OcclusionSynth(self.grid, occ.train, self.layout, val_cfg), None,
-                                      seed=run.seed + 12, fixed=True)
+        val_cfg = SynthConfig(
+            clean=0.0, cutout=0.7, procedural=0.3, irregular=0.0, random_patches=0.0, paste=config.synth.paste
+        )
+        self.val_clean = OccludedFaces(faces.val, self.face_size, self.grid, None, None, seed=run.seed + 11, fixed=True)
+        self.val_seen = OccludedFaces(
+            faces.val,
+            self.face_size,
+            self.grid,
+            OcclusionSynth(self.grid, occ.train, self.layout, val_cfg),
+            None,
+            seed=run.seed + 12,
+            fixed=True,
+        )
         self.val_heldout = None
         if len(occ.heldout):
-            held_cfg = SynthConfig(clean=0.0, cutout=1.0, procedural=0.0, irregular=0.0, random_patches=0.0,
-                                   paste=config.synth.paste)
-            self.val_heldout = OccludedFaces(faces.val, self.face_size, self.grid,
-                                             OcclusionSynth(self.grid, occ.heldout, self.layout, held_cfg), None,
-                                             seed=run.seed + 13, fixed=True)
+            held_cfg = SynthConfig(
+                clean=0.0, cutout=1.0, procedural=0.0, irregular=0.0, random_patches=0.0, paste=config.synth.paste
+            )
+            self.val_heldout = OccludedFaces(
+                faces.val,
+                self.face_size,
+                self.grid,
+                OcclusionSynth(self.grid, occ.heldout, self.layout, held_cfg),
+                None,
+                seed=run.seed + 13,
+                fixed=True,
+            )
         held = ", ".join(occ.heldout_kinds) or "none"
-        self.trained_on = (f"{faces.description}; Deep SAD with pasted occluders ({', '.join(occ.train.kinds)}) "
-                           f"+ procedural shapes; held-out kinds: {held}")
+        self.trained_on = (
+            f"{faces.description}; Deep SAD with pasted occluders ({', '.join(occ.train.kinds)}) "
+            f"+ procedural shapes; held-out kinds: {held}"
+        )
         self.forward_module = maybe_ddp(_Distances(self.model), dist, device)
         self.optimizers = [self.adamw(unwrap(self.model).parameters())]
         self.threshold = 1.0
@@ -106,7 +122,7 @@ class OcclusionTask(Task):
         n = min(limit, len(dataset))
         order = np.linspace(0, len(dataset) - 1, n).round().astype(int) if n < len(dataset) else np.arange(n)
         for start in range(0, n, bs):
-            items = [dataset[int(i)] for i in order[start:start + bs]]
+            items = [dataset[int(i)] for i in order[start : start + bs]]
             yield {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in (key, "coverage")}
 
     def prepare(self) -> None:

@@ -82,20 +82,25 @@ class ReconstructorTask(Task):
         mcfg = unwrap(self.model).config
         self.face_size, self.grid = mcfg.face_size, mcfg.patch_grid
         occ = occluder_split(data, settings)
-        faces = face_data(data, settings, self.face_size, run.seed, labelled_only=False, use_utkface=True,
-                          val_max=run.val_max_images)
+        faces = face_data(
+            data, settings, self.face_size, run.seed, labelled_only=False, use_utkface=True, val_max=run.val_max_images
+        )
         layout = template_layout()
         synth_cfg = config.synth
-        synth = OcclusionSynth(self.grid, occ.train, layout, synth_cfg,
-                               types=("cutout", "procedural", "irregular", "random_patches"))
+        synth = OcclusionSynth(
+            self.grid, occ.train, layout, synth_cfg, types=("cutout", "procedural", "irregular", "random_patches")
+        )
         self.train_set = OccludedFaces(faces.train, self.face_size, self.grid, synth, AugmentConfig(), seed=run.seed)
         lo, hi = task.val_irregular_coverage
-        val_synth = OcclusionSynth(self.grid, None, layout, SynthConfig(irregular_coverage=(lo, hi)),
-                                   types=("irregular",))
-        self.val_set = OccludedFaces(faces.val, self.face_size, self.grid, val_synth, None, seed=run.seed + 21,
-                                     fixed=True, with_alpha=True)
-        self.weights = ReconstructionWeights(re=task.lambda_re, c=task.lambda_c, sc=task.lambda_sc, d=task.lambda_d,
-                                             hole=task.hole, valid=task.valid)
+        val_synth = OcclusionSynth(
+            self.grid, None, layout, SynthConfig(irregular_coverage=(lo, hi)), types=("irregular",)
+        )
+        self.val_set = OccludedFaces(
+            faces.val, self.face_size, self.grid, val_synth, None, seed=run.seed + 21, fixed=True, with_alpha=True
+        )
+        self.weights = ReconstructionWeights(
+            re=task.lambda_re, c=task.lambda_c, sc=task.lambda_sc, d=task.lambda_d, hole=task.hole, valid=task.valid
+        )
         self.fer = None
         self.sc_teacher = resolve_sc_teacher(task.sc_teacher, resolve_data_root(data.data_root))
         if self.sc_teacher and task.lambda_sc > 0:
@@ -113,8 +118,11 @@ class ReconstructorTask(Task):
             self.optimizers.append(torch.optim.Adam(d_params, lr=task.d_lr, betas=(0.5, 0.999)))
             self.patch_disc_ddp = maybe_ddp(self.patch_disc, dist, device)
             self.feature_disc_ddp = maybe_ddp(self.feature_disc, dist, device)
-        parts = [faces.description, f"masks: random patches, irregular strokes, pasted occluders "
-                 f"({', '.join(occ.train.kinds)}), procedural shapes"]
+        parts = [
+            faces.description,
+            f"masks: random patches, irregular strokes, pasted occluders "
+            f"({', '.join(occ.train.kinds)}), procedural shapes",
+        ]
         if self.fer is not None:
             parts.append(f"L_sc teacher: {self.sc_teacher}")
         self.trained_on = "; ".join(parts)
@@ -149,19 +157,27 @@ class ReconstructorTask(Task):
             with torch.no_grad():
                 target_features = model.refiner_target_features(target)
             losses = generator_losses(
-                out, target, mask, target_features=target_features, fer=self.fer,
+                out,
+                target,
+                mask,
+                target_features=target_features,
+                fer=self.fer,
                 patch_disc=self.patch_disc_ddp if adversarial else None,
-                feature_disc=self.feature_disc_ddp if adversarial else None, weights=self.step_weights(),
+                feature_disc=self.feature_disc_ddp if adversarial else None,
+                weights=self.step_weights(),
             )
         losses = {k: v.float() for k, v in losses.items()}
         self.step_optimizer(self.optimizers[0], losses["total"], model.parameters())
-        values = {"loss": float(losses["total"].detach()), **{f"l_{k}": float(v.detach()) for k, v in losses.items()
-                                                              if k != "total"}}
+        values = {
+            "loss": float(losses["total"].detach()),
+            **{f"l_{k}": float(v.detach()) for k, v in losses.items() if k != "total"},
+        }
         if adversarial:
             self._set_disc_grad(True)
             with self.autocast():
-                d_losses = discriminator_losses(out, target, patch_disc=self.patch_disc_ddp,
-                                                feature_disc=self.feature_disc_ddp)
+                d_losses = discriminator_losses(
+                    out, target, patch_disc=self.patch_disc_ddp, feature_disc=self.feature_disc_ddp
+                )
             d_total = d_losses["total"].float()
             d_params = [p for g in self.optimizers[1].param_groups for p in g["params"]]
             self.step_optimizer(self.optimizers[1], d_total, d_params)
@@ -191,6 +207,10 @@ class ReconstructorTask(Task):
             s_all.append(ssim(rec, clean))
             masked.append(mask.mean(dim=(1, 2)).cpu().numpy())
         p, s = np.concatenate(p_all), np.concatenate(s_all)
-        return {"val_psnr": float(p.mean()), "val_ssim": float(s.mean()),
-                "val_psnr_pixel": float(np.concatenate(pp_all).mean()),
-                "val_masked_patch_fraction": float(np.concatenate(masked).mean()), "val_images": int(len(p))}
+        return {
+            "val_psnr": float(p.mean()),
+            "val_ssim": float(s.mean()),
+            "val_psnr_pixel": float(np.concatenate(pp_all).mean()),
+            "val_masked_patch_fraction": float(np.concatenate(masked).mean()),
+            "val_images": int(len(p)),
+        }
