@@ -35,7 +35,7 @@ from ofer_live.gui.controller import (
     sensitivity_from_slider,
     slider_from_sensitivity,
 )
-from ofer_live.gui.images import cam_heatmap, mask_overlay, rgb_to_qimage
+from ofer_live.gui.images import rgb_to_qimage
 from ofer_live.gui.sources import DEMO, camera_index, describe_source, list_cameras
 from ofer_live.gui.widgets import (
     BACKGROUND,
@@ -47,6 +47,7 @@ from ofer_live.gui.widgets import (
     VideoView,
 )
 from ofer_live.gui.workers import SourceInfo
+from ofer_live.render.overlay import grid_on_face, heatmap_on_face
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +196,11 @@ class SidePanel(QFrame):
         self.occluded.setText(f"occluded {face.occluded_fraction * 100:.0f}%")
         aligned = face.face.aligned
         images = [
-            ("aligned + occlusion", rgb_to_qimage(mask_overlay(aligned, face.mask))),
+            ("aligned + occlusion", rgb_to_qimage(grid_on_face(aligned, face.mask))),
             ("reconstruction", rgb_to_qimage(face.reconstruction)),
         ]
         if show_cam:
-            images.append(("CAM", rgb_to_qimage(cam_heatmap(face.reconstruction, face.cam))))
+            images.append(("CAM", rgb_to_qimage(heatmap_on_face(face.reconstruction, face.cam))))
         self.images.set_images(images)
         self.bars.set_probs(face.probs)
         self.timeline.set_series(view.times, view.probs, view.now)

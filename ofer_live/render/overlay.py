@@ -14,9 +14,8 @@ Elements (each switched by ``config.RenderOptions``):
 Text size follows the frame height (``text_scale``), so it reads the same at 480p and 1080p;
 ``large_text`` (presentation mode) makes everything 1.6x larger. The helpers below
 (``colorize_heatmap``, ``heatmap_on_face``, ``grid_on_face``, ``render_probability_bars``) return
-new images (``render.strip`` uses the bars for the virtual camera's side strip; the GUI side panel still draws
-its own, see the open structure issue). ``draw_caption`` puts the demo loop's captions on a frame. Nothing here
-modifies its inputs.
+new images, used by the GUI side panel and by ``render.strip`` (the virtual camera's side strip) too.
+``draw_caption`` puts the demo loop's captions on a frame. Nothing here modifies its inputs.
 """
 
 from __future__ import annotations
