@@ -62,18 +62,13 @@ def describe_source(spec: str) -> str:
 
 
 def normalize_source(spec: str) -> str:
-    """Canonical form of a user-given spec: camera:N, demo, auto, or an absolute file path."""
-    spec = spec.strip()
-    lowered = spec.lower()
-    if lowered in (DEMO, AUTO) or re.match(r"^demo:\d+$", lowered):
-        return lowered
-    if lowered == "camera":
-        return "camera:0"
-    if lowered.isdigit() and not Path(spec).exists():
-        return f"camera:{int(lowered)}"
-    if camera_index(lowered) is not None:
-        return f"camera:{camera_index(lowered)}"
-    return str(Path(spec).expanduser().resolve())
+    """Canonical form of a user-given spec: camera:N, demo, demo:N, auto, or an absolute file path (the grammar
+    is ``io.sources.parse_source``'s; InputError for a malformed camera or demo spec)."""
+    from ofer_live.io.sources import parse_source
+
+    if spec.strip().lower() == AUTO:
+        return AUTO
+    return parse_source(spec).canonical
 
 
 def default_output_dir() -> Path:

@@ -372,11 +372,29 @@ class DemoSource(FrameSource):
         return frame
 
 
-def open_source(
-    spec: str | Path, camera_size: tuple[int, int] | None = None, camera_fps: float | None = None
-) -> FrameSource:
-    """'camera[:N]' | N | 'demo[:N]' | video path | image path | image folder -> an open FrameSource.
-    ``camera_size`` (w, h) and ``camera_fps`` are asked of cameras (ignored by the other sources)."""
+@dataclass(frozen=True)
+class SourceSpec:
+    """A parsed source spec: ``kind`` camera | demo | path, with the camera ``index``, the demo's ``frames``
+    (None: loops forever) or the ``path``. ``canonical`` is the one spelling of it (camera:N, demo, demo:N, or
+    an absolute path)."""
+
+    kind: str
+    index: int | None = None
+    frames: int | None = None
+    path: Path | None = None
+
+    @property
+    def canonical(self) -> str:
+        if self.kind == "camera":
+            return f"camera:{self.index}"
+        if self.kind == "demo":
+            return "demo" if self.frames is None else f"demo:{self.frames}"
+        return str(self.path)
+
+
+def parse_source(spec: str | Path) -> SourceSpec:
+    """'camera[:N]' | N (no such file) | 'demo[:N]' | a path -> SourceSpec; InputError for a malformed spec.
+    The one parser of the source grammar (``open_source`` and the app's source chooser use it)."""
     text = str(spec).strip()
     if not text:
         raise InputError("empty source; use camera:N, demo, or a video/image path")
@@ -387,20 +405,34 @@ def open_source(
             index = int(index_text)
         except ValueError:
             raise InputError(f"bad camera source '{text}': use camera:N with N a number, e.g. camera:0") from None
-        return CameraSource(index, camera_size, camera_fps)
+        return SourceSpec("camera", index=index)
     if lower == "demo" or lower.startswith("demo:"):
         if ":" not in text:
-            return DemoSource(loop=True)
+            return SourceSpec("demo")
         try:
             n = int(text.split(":", 1)[1])
         except ValueError:
             raise InputError(f"bad demo source '{text}': use demo or demo:N with N frames") from None
         if n < 1:
             raise InputError(f"bad demo source '{text}': N must be at least 1")
-        return DemoSource(n_frames=n)
-    path = Path(text)
+        return SourceSpec("demo", frames=n)
+    path = Path(text).expanduser()
     if text.isdigit() and not path.exists():
-        return CameraSource(int(text), camera_size, camera_fps)
+        return SourceSpec("camera", index=int(text))
+    return SourceSpec("path", path=path.resolve())
+
+
+def open_source(
+    spec: str | Path, camera_size: tuple[int, int] | None = None, camera_fps: float | None = None
+) -> FrameSource:
+    """'camera[:N]' | N | 'demo[:N]' | video path | image path | image folder -> an open FrameSource.
+    ``camera_size`` (w, h) and ``camera_fps`` are asked of cameras (ignored by the other sources)."""
+    parsed = parse_source(spec)
+    if parsed.kind == "camera":
+        return CameraSource(parsed.index, camera_size, camera_fps)
+    if parsed.kind == "demo":
+        return DemoSource(loop=True) if parsed.frames is None else DemoSource(n_frames=parsed.frames)
+    path = Path(str(spec).strip()).expanduser()  # as given, so messages name the file the way the user did
     if path.is_dir():
         images = iter_image_paths([path])
         if not images:

@@ -128,3 +128,21 @@ def test_missing_camera_is_an_input_error():
 def test_empty_image_folder(tmp_path):
     with pytest.raises(InputError, match="no images found"):
         open_source(tmp_path)
+
+
+def test_one_parser_for_the_source_grammar(tmp_path):
+    from ofer_live.gui.sources import normalize_source
+    from ofer_live.io.sources import parse_source
+
+    assert parse_source("camera").canonical == "camera:0" and parse_source("Camera:2").canonical == "camera:2"
+    assert parse_source("3").canonical == "camera:3"  # a bare number that is not a file
+    assert parse_source("demo").frames is None and parse_source("DEMO:40").canonical == "demo:40"
+    clip = tmp_path / "clip.mp4"
+    assert parse_source(str(clip)).canonical == str(clip.resolve())
+    for bad, message in (("camera:x", "bad camera source"), ("demo:0", "at least 1"), ("  ", "empty source")):
+        with pytest.raises(InputError, match=message):
+            parse_source(bad)
+    # the app's chooser spells a spec the same way, and keeps its own 'auto'
+    assert normalize_source(" camera:1 ") == "camera:1" and normalize_source("auto") == "auto"
+    with pytest.raises(InputError, match="bad camera source"):
+        normalize_source("camera:x")
