@@ -46,6 +46,9 @@ class PipelineConfig:
     max_faces: int = 8
     detection_confidence: float = 0.5
     use_reconstruction: bool = True  # False feeds the aligned face straight to the FER net (ablation)
+    # The models see the face's luma (BT.601, as OpenCV's RGB2GRAY) on all three channels: the FER net learnt
+    # from gray FER+ faces, and a colour webcam face and its gray copy then give the same result.
+    gray_faces: bool = True
 
 
 @dataclass(frozen=True)

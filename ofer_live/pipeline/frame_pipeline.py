@@ -48,6 +48,17 @@ def _check_config(config: PipelineConfig) -> None:
         raise UserError(f"smoothing_alpha must be in (0, 1], got {config.smoothing_alpha}")
 
 
+def to_luma(faces: np.ndarray) -> np.ndarray:
+    """faces: (N, S, S, 3) uint8 RGB -> (N, S, S, 3) uint8, OpenCV's RGB2GRAY luma (ITU-R BT.601) on all three
+    channels, so a face and a gray copy made with OpenCV give the models the same pixels."""
+    import cv2
+
+    if faces.size == 0:
+        return faces
+    gray = np.stack([cv2.cvtColor(np.ascontiguousarray(face), cv2.COLOR_RGB2GRAY) for face in faces])
+    return np.repeat(gray[..., None], 3, axis=-1)
+
+
 def _identity_face(aligned: np.ndarray) -> Face:
     """A Face for an already-aligned crop: box = the whole crop, identity transforms, track_id -1."""
     S = aligned.shape[0]
@@ -192,6 +203,9 @@ class FramePipeline:
         reconstruction (N,S,S,3) u8, probs (N,7) f32, cam (N,G,G) f32). All faces in one batch per model."""
         m = self.models
         t = time.perf_counter()
+        original = aligned
+        if config.gray_faces:
+            aligned = to_luma(aligned)
         score = m.occlusion(aligned)
         mask = occlusion_mask(score, m.threshold, config.sensitivity)
         t1 = time.perf_counter()
@@ -201,7 +215,7 @@ class FramePipeline:
             fer_input = recon
         else:  # ablation: the FER net sees the face as it is, latents of the unmasked face
             _, latents = m.reconstructor(aligned, np.zeros(mask.shape, np.float32))
-            recon = fer_input = aligned
+            recon, fer_input = original, aligned
         t2 = time.perf_counter()
         timings["reconstruct"] = (t2 - t1) * 1000.0
         logits, cam = m.expression(fer_input, latents)

@@ -224,3 +224,23 @@ def test_bad_frame_and_close():
 def test_provider_and_threshold_exposed():
     pipe = FramePipeline(FakeModels(), None)
     assert pipe.provider == "FakeExecutionProvider" and pipe.threshold == 1.0 and pipe.face_size == S
+
+
+def test_colour_faces_and_their_gray_copies_give_the_same_result(tiny_models_dir):
+    import cv2
+
+    from ofer_live.config import AppConfig, PipelineConfig, RuntimeConfig
+    from ofer_live.pipeline.frame_pipeline import FramePipeline
+
+    colour = np.random.default_rng(3).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    gray = np.stack([cv2.cvtColor(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB) for f in colour])
+    runtime = RuntimeConfig(models_dir=tiny_models_dir)
+    with FramePipeline.create(AppConfig(runtime=runtime), detect=False) as pipeline:
+        a, b = pipeline.process_aligned(colour), pipeline.process_aligned(gray)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.probs, y.probs)
+        np.testing.assert_array_equal(x.reconstruction, y.reconstruction)
+    config = AppConfig(runtime=runtime, pipeline=PipelineConfig(gray_faces=False))
+    with FramePipeline.create(config, detect=False) as pipeline:
+        c, d = pipeline.process_aligned(colour), pipeline.process_aligned(gray)
+    assert any(not np.array_equal(x.reconstruction, y.reconstruction) for x, y in zip(c, d, strict=True))
