@@ -235,7 +235,8 @@ def test_colour_faces_and_their_gray_copies_give_the_same_result(tiny_models_dir
     colour = np.random.default_rng(3).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     gray = np.stack([cv2.cvtColor(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB) for f in colour])
     runtime = RuntimeConfig(models_dir=tiny_models_dir)
-    with FramePipeline.create(AppConfig(runtime=runtime), detect=False) as pipeline:
+    gray_config = AppConfig(runtime=runtime, pipeline=PipelineConfig(gray_faces=True))
+    with FramePipeline.create(gray_config, detect=False) as pipeline:
         a, b = pipeline.process_aligned(colour), pipeline.process_aligned(gray)
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x.probs, y.probs)
