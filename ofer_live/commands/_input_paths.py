@@ -23,23 +23,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ofer_live.contracts import LABELS
-
 CROP_SIZE = 112
 
 
 def _metrics(labels: np.ndarray, preds: np.ndarray) -> dict[str, Any]:
-    """labels, preds: (N,) class indices -> accuracy, macro recall (classes present), per-class recall, n."""
-    n = int(len(labels))
-    if n == 0:
+    """labels, preds: (N,) class indices -> n, accuracy, macro recall, per-class recall (None when N = 0)."""
+    from ofer_live.training.metrics import classification_metrics
+
+    if len(labels) == 0:
         return {"n": 0, "accuracy": None, "macro_recall": None}
-    recalls = {LABELS[c]: float((preds[labels == c] == c).mean()) for c in range(len(LABELS)) if (labels == c).any()}
-    return {
-        "n": n,
-        "accuracy": float((preds == labels).mean()),
-        "macro_recall": float(np.mean(list(recalls.values()))),
-        "recall": recalls,
-    }
+    m = classification_metrics(labels, preds)
+    return {k: m[k] for k in ("n", "accuracy", "macro_recall", "per_class_recall")}
 
 
 def measure_input_paths(

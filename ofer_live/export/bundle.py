@@ -35,11 +35,13 @@ def export_runs(
     for run_dir in runs:
         path = find_checkpoint(run_dir)
         ckpt = load_checkpoint(path)
-        accepted = {k: v for k, v in (options or {}).items() if k in _constructor_options(ckpt["model_name"])}
-        used.update(accepted)
-        if accepted:
-            ckpt = {**ckpt, "model_kwargs": {**dict(ckpt["model_kwargs"]), **accepted}}
         model = build_model(ckpt, source=str(path))
+        takes = set(inspect.signature(type(model).__init__).parameters) - {"self"}
+        accepted = {k: v for k, v in (options or {}).items() if k in takes}
+        used.update(accepted)
+        if accepted:  # rebuilt with the weightless options (same weights)
+            ckpt = {**ckpt, "model_kwargs": {**dict(ckpt["model_kwargs"]), **accepted}}
+            model = build_model(ckpt, source=str(path))
         name = model.config.contract
         if name in loaded:
             raise UserError(f"{path}: a second {name} checkpoint (the first is {loaded[name][0]})")
@@ -90,11 +92,3 @@ def export_runs(
             raise ModelError(f"{out}: the models disagree on {field}: {values}")
     write_manifest(out, entries)
     return exported
-
-
-def _constructor_options(model_name: str) -> set[str]:
-    """The keyword arguments of the class that the registered ``model_name`` builds."""
-    from ofer_live.training.models import create_model
-
-    model = create_model(model_name)
-    return set(inspect.signature(type(model).__init__).parameters) - {"self"}

@@ -529,9 +529,11 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
         "finished": False,
     }
     last_val: dict[str, float] = {}
+    saved_ema = None
     if resume and last_path.exists():
         ckpt = load_checkpoint(last_path, map_location="cpu")
         _restore(task, ckpt, state)
+        saved_ema = ckpt["extra"].get("ema")
         last_val = dict(ckpt.get("metrics", {}))
         writer.write({"split": "event", "event": "resume", "epoch": state["epoch"], "step": state["global_step"]})
         log.info("resumed %s at epoch %d step %d", out_dir, state["epoch"], state["global_step"])
@@ -561,10 +563,8 @@ def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | No
     if dist.is_main:
         (out_dir / CONFIG_JSON).write_text(cfg.to_json() + "\n", encoding="utf-8")
     ema = WeightEMA(unwrap(task.model), run.ema_decay) if run.ema_decay > 0 else None
-    if ema is not None and resume and last_path.exists():
-        saved_ema = load_checkpoint(last_path, map_location="cpu")["extra"].get("ema")
-        if saved_ema:
-            ema.load_state_dict(saved_ema)
+    if ema is not None and saved_ema:
+        ema.load_state_dict(saved_ema)
 
     def averaged():
         """The weights to validate and select: the EMA when there is one."""
