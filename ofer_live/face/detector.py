@@ -12,8 +12,9 @@ Limitations of the short-range model (documented in the README):
 
 The detector runs in IMAGE mode: every call is independent, so frames need no timestamps and
 can be skipped or come from several sources. MediaPipe's native logging (LiteRT/absl INFO and
-the one-off "tensor memory is not aligned" warning) is silenced while the task is created,
-warmed up and closed; set the ``ofer_live.face`` logger to DEBUG to see it.
+the one-off "tensor memory is not aligned" warning) is kept off the terminal while the task is
+created, warmed up and closed, and around ``detect`` until that one-off warning has been seen;
+set the ``ofer_live.face`` logger to DEBUG to see it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import sys
+import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
@@ -53,15 +56,37 @@ _stderr_lock = threading.Lock()
 _live_detectors: weakref.WeakSet[FaceDetector] = weakref.WeakSet()
 
 
+# One line of MediaPipe's native logging: absl/glog style
+# ("W0000 00:00:1796035132.080944   30318 inference_runner_litert.cc:1433] Input tensor memory ..."),
+# LiteRT style ("INFO: [environment.cc:36] Creating LiteRT environment"), or TFLite's own lines.
+_NATIVE_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] "
+    r"|(?:VERBOSE|INFO|WARNING|ERROR): \[[\w./-]+:\d+\] "
+    r"|WARNING: Logging before InitGoogle"
+    r"|INFO: Created TensorFlow Lite)"
+)
+# LiteRT logs this once per process (ABSL_LOG_FIRST_N), on the first call whose input tensor happens
+# to be misaligned -- which depends on the heap, so it may come on any detect() call, not the warm-up.
+_ALIGNMENT_WARNING = "Input tensor memory is not aligned"
+_alignment_warning_seen = False
+
+
+def drop_native_log_lines(text: str) -> str:
+    """Captured stderr text -> the same text without MediaPipe's native log lines."""
+    return "".join(line for line in text.splitlines(keepends=True) if not _NATIVE_LOG_LINE.match(line))
+
+
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
-    """Redirect file descriptor 2 to /dev/null while MediaPipe's C++ code logs.
+    """Keep MediaPipe's C++ log lines off file descriptor 2 while the block runs.
 
     MediaPipe's native logs (LiteRT INFO lines, absl warnings) bypass Python's ``logging`` and
-    cannot be turned off by environment variables in mediapipe 0.10.30+/1.x. The redirect is
-    process-wide, so it is only held for the short set-up/tear-down calls. It is skipped when the
-    ``ofer_live.face`` logger is at DEBUG level or when fd 2 cannot be duplicated.
+    cannot be turned off by environment variables in mediapipe 0.10.30+/1.x. Fd 2 is pointed at a
+    temporary file for the block; afterwards every captured line that is not a native log line
+    (another thread's Python warning, say) is written to the real stderr, so nothing else is lost.
+    Skipped when the ``ofer_live.face`` logger is at DEBUG level or when fd 2 cannot be duplicated.
     """
+    global _alignment_warning_seen
     if logger.isEnabledFor(logging.DEBUG):
         yield
         return
@@ -72,14 +97,23 @@ def quiet_native_stderr() -> Iterator[None]:
         except (OSError, ValueError, AttributeError):
             yield
             return
-        devnull = os.open(os.devnull, os.O_WRONLY)
+        capture = tempfile.TemporaryFile()
         try:
-            os.dup2(devnull, 2)
+            os.dup2(capture.fileno(), 2)
             yield
         finally:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-            os.close(devnull)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", errors="replace")
+            capture.close()
+            if _ALIGNMENT_WARNING in text:
+                _alignment_warning_seen = True
+            kept = drop_native_log_lines(text)
+            if kept:
+                os.write(2, kept.encode("utf-8", errors="replace"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,7 +200,12 @@ class FaceDetector:
             return []
         rgb = _as_rgb(frame_bgr)
         h, w = rgb.shape[:2]
-        result = self._task.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb))
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+        if _alignment_warning_seen:
+            result = self._task.detect(image)
+        else:  # the one-off native warning has yet to come: keep it off the terminal
+            with quiet_native_stderr():
+                result = self._task.detect(image)
         detections: list[Detection] = []
         for det in result.detections:
             score = float(det.categories[0].score) if det.categories else 0.0

@@ -95,10 +95,29 @@ def test_native_logging_is_quiet():
         "from ofer_live.io.demo import astronaut_bgr\n"
         "d = FaceDetector()\n"
         "assert len(d.detect(astronaut_bgr())) == 1\n"
-        "d.detect(np.zeros((480, 640, 3), np.uint8))\n"
+        "for h, w in [(480, 640), (360, 360), (720, 1280), (97, 131)] * 4:\n"
+        "    d.detect(np.zeros((h, w, 3), np.uint8))  # LiteRT warns once, on whichever call is misaligned\n"
         "d.close()\n"
         "FaceDetector()  # left open on purpose: closed quietly at exit\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == ""
+
+
+def test_quiet_block_keeps_other_stderr_output():
+    """Only MediaPipe's native lines are dropped; what else reaches fd 2 meanwhile is replayed."""
+    code = (
+        "import os\n"
+        "from ofer_live.face.detector import quiet_native_stderr\n"
+        "with quiet_native_stderr():\n"
+        "    os.write(2, b'W0000 00:00:1796035132.080944   30318 inference_runner_litert.cc:1433] noise\\n')\n"
+        "    os.write(2, b'INFO: [environment.cc:36] Creating LiteRT environment with options\\n')\n"
+        "    os.write(2, b'WARNING: Logging before InitGoogle() is written to STDERR\\n')\n"
+        "    os.write(2, b'a line from another thread\\n')\n"
+        "print('after', flush=True)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "a line from another thread\n"
+    assert proc.stdout == "after\n"
