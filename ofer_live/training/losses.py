@@ -8,10 +8,13 @@ Occlusion detector (section 3.1):
 
 Hybrid reconstructor (section 3.2.3, Eq. 5; default weights from the paper: re 1, c 0.01, sc 1, d 0.002):
 - :func:`reconstruction_loss` L_re: L1 on the masked and on the visible region (each averaged over its own pixels).
-- :func:`consistency_loss` L_c: the self-assembly features of the masked input should match the refiner's
-  encoder features of the ground truth at the masked patches (the consistency loss of CSA). The ground-truth
-  features are a *target* (detached); gradients reach the generator through the prediction, unlike the authors'
-  code, which detaches the whole loss.
+- :func:`consistency_loss` L_c: at the masked patches, the self-assembly features of the masked input (read out
+  by a learnt 1x1 convolution, :class:`FeatureConsistency`) should match a *frozen* network's features of the
+  ground truth (the consistency loss of CSA, which uses a frozen VGG; here the project's own frozen FER net,
+  its layer-2 features). Relative MSE, so the loss is about 1 before training and lambda_c = 0.01 means
+  something. An earlier version used the refiner's own detached features as the target, which the generator
+  could lower by shrinking them (it measured about 1e-6). Gradients reach the generator through the
+  prediction, unlike the authors' code, which detaches the whole loss.
 - :func:`semantic_consistency_loss` L_sc: cross-entropy between a pretrained FER net's class distribution on the
   ground truth (target, detached) and on the reconstruction (**not** detached: its gradient reaches the
   generator through the frozen FER net).
@@ -32,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "FeatureConsistency",
     "ReconstructionWeights",
     "consistency_loss",
     "d_hinge_loss",
@@ -90,15 +94,38 @@ def reconstruction_loss(
     return hole * _masked_l1(pred, target, pixel_mask) + valid * _masked_l1(pred, target, 1.0 - pixel_mask)
 
 
-def consistency_loss(assembled: Tensor, target_features: Tensor, mask: Tensor) -> Tensor:
-    """assembled: (N, C, H, W) self-assembly output, target_features: (N, C, H, W) refiner features of the ground
-    truth, mask: (N, G, G) -> scalar MSE over the masked feature patches (target detached)."""
+def consistency_loss(predicted: Tensor, target_features: Tensor, mask: Tensor) -> Tensor:
+    """predicted: (N, C, H, W) features predicted from the self-assembly output, target_features: (N, C, H, W) a
+    frozen network's features of the ground truth, mask: (N, G, G) with H, W multiples of G -> scalar relative MSE
+    over the masked feature patches: ``sum m (p - t)^2 / sum m t^2`` (target detached).
+
+    Relative to the target's energy, so the loss is about 1 for a prediction of zeros whatever the feature scale,
+    and ``lambda_c = 0.01`` weighs it against L_re as the paper intends. The target comes from a frozen network, so
+    it cannot be lowered by shrinking the generator's features.
+    """
     g = mask.shape[-1]
-    f = assembled.shape[-1] // g
-    m = mask[:, None, :, None, :, None].expand(-1, 1, -1, f, -1, f).reshape(mask.shape[0], 1, g * f, g * f)
-    m = m.to(assembled.dtype)
-    denom = (m.sum() * assembled.shape[1]).clamp(min=1.0)
-    return (((assembled - target_features.detach()) ** 2) * m).sum() / denom
+    fh, fw = predicted.shape[-2] // g, predicted.shape[-1] // g
+    m = mask[:, None, :, None, :, None].expand(-1, 1, -1, fh, -1, fw).reshape(mask.shape[0], 1, g * fh, g * fw)
+    m = m.to(predicted.dtype)
+    target = target_features.detach().to(predicted.dtype)
+    energy = ((target**2) * m).sum().clamp(min=1e-6)
+    return (((predicted - target) ** 2) * m).sum() / energy
+
+
+class FeatureConsistency(nn.Module):
+    """L_c's read-out: a 1x1 convolution that predicts a frozen network's features of the ground truth from the
+    self-assembly output. It trains with the generator; the frozen target keeps the loss from collapsing."""
+
+    def __init__(self, assembled_channels: int, feature_channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(assembled_channels, feature_channels, 1)
+
+    def forward(self, assembled: Tensor, target_features: Tensor) -> tuple[Tensor, Tensor]:
+        """assembled: (N, Ca, h, w), target_features: (N, Cf, h', w') -> (prediction (N, Cf, h, w), target resized
+        to (N, Cf, h, w)), the two arguments of ``consistency_loss``."""
+        predicted = self.proj(assembled)
+        target = F.interpolate(target_features, size=predicted.shape[-2:], mode="bilinear", align_corners=False)
+        return predicted, target
 
 
 def semantic_consistency_loss(logits_rec: Tensor, logits_gt: Tensor) -> Tensor:
@@ -123,7 +150,7 @@ def generator_losses(
     target: Tensor,
     mask: Tensor,
     *,
-    target_features: Tensor | None = None,
+    consistency: tuple[Tensor, Tensor] | None = None,
     fer: Callable[[Tensor], Tensor] | None = None,
     patch_disc: nn.Module | None = None,
     feature_disc: nn.Module | None = None,
@@ -132,7 +159,8 @@ def generator_losses(
     """The generator objective of Eq. (5).
 
     out: ``HybridReconstructor.forward_features`` dict; target: (N, 3, S, S) ground truth in [0, 1];
-    mask: (N, G, G); target_features: ``model.refiner_target_features(target)`` for L_c (skipped if None);
+    mask: (N, G, G); consistency: (features predicted from ``out["assembled"]``, a frozen network's features of the
+    target), both (N, C, H, W), for L_c (skipped if None);
     fer: image (N, 3, S, S) in [0, 1] -> logits (N, 7), a frozen pretrained FER net, for L_sc (skipped if None);
     discriminators for L_d / L_df (skipped if None). Returns {"total", "re", "c", "sc", "adv"} scalars.
     """
@@ -141,7 +169,7 @@ def generator_losses(
     l_re = reconstruction_loss(out["refined"], target, pix, weights.hole, weights.valid) + reconstruction_loss(
         out["coarse"], target, pix, weights.hole, weights.valid
     )
-    l_c = consistency_loss(out["assembled"], target_features, mask) if target_features is not None else zero
+    l_c = consistency_loss(*consistency, mask) if consistency is not None else zero
     if fer is not None:
         with torch.no_grad():
             logits_gt = fer(target)

