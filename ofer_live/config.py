@@ -2,11 +2,17 @@
 
 No config framework: ``load_config(path)`` reads a TOML file with optional tables
 ``[runtime]``, ``[pipeline]`` and ``[render]`` whose keys are the dataclass fields.
+
+- Every dataclass checks its own fields on construction (``__post_init__``): a bad value from a TOML file, a flag,
+  the saved GUI settings or code is a one-line ``UserError`` that names the field. No caller range-checks again.
+- ``layered(defaults, *layers)`` is the one precedence rule: defaults < TOML file < saved GUI settings <
+  command-line flags, a later layer's non-None value winning.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +31,12 @@ ASSETS_DIR = PACKAGE_DIR / "assets"
 DEFAULT_MODELS_DIR = PACKAGE_DIR.parent / "exported_models"
 
 
+def _check(obj: object, name: str, ok: bool, rule: str) -> None:
+    """Raise the one-line UserError for field ``name`` of ``obj`` unless ``ok``."""
+    if not ok:
+        raise UserError(f"{type(obj).__name__}.{name} {rule}, got {getattr(obj, name)!r}")
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """How the ONNX models are loaded and run."""
@@ -33,6 +45,9 @@ class RuntimeConfig:
     providers: tuple[str, ...] | None = None  # None = best available (CUDA if it really works, else CPU)
     intra_op_threads: int = 0  # 0 = onnxruntime's default
     verify_checksums: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self, "intra_op_threads", self.intra_op_threads >= 0, "must be 0 (onnxruntime's default) or more")
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,13 @@ class PipelineConfig:
     # get the same result; off by default because the shipped detector, given gray colour-webcam faces, flags
     # 15 % of a clean face (2.6 % in colour). See README, Design.
     gray_faces: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self, "sensitivity", math.isfinite(self.sensitivity) and self.sensitivity >= 0, "must be 0 or more")
+        _check(self, "smoothing_alpha", 0.0 < self.smoothing_alpha <= 1.0, "must be in (0, 1]")
+        _check(self, "min_face_px", self.min_face_px >= 0, "must be 0 or more")
+        _check(self, "max_faces", self.max_faces >= 1, "must be 1 or more")
+        _check(self, "detection_confidence", 0.0 <= self.detection_confidence <= 1.0, "must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -92,6 +114,17 @@ def override(obj: T, values: Mapping[str, Any]) -> T:
     if "providers" in changes and changes["providers"] is not None:
         changes["providers"] = tuple(changes["providers"])
     return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+
+
+def layered(defaults: T, *layers: Mapping[str, Any] | None) -> T:
+    """The settings in force: ``defaults`` (a frozen dataclass, e.g. from the TOML file) overridden by each layer in
+    order -- in the GUI, the saved settings and then the command-line flags. A layer's None values (not given)
+    leave the value below in place; None layers are skipped. Pure; the result is validated on construction."""
+    out = defaults
+    for layer in layers:
+        if layer:
+            out = override(out, layer)
+    return out
 
 
 def load_config(path: str | Path | None = None) -> AppConfig:

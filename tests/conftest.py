@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -40,3 +41,16 @@ def astronaut_bgr():
 def cli_python() -> list[str]:
     """argv prefix that runs the ofer-live CLI in a subprocess with this interpreter."""
     return [sys.executable, "-m", "ofer_live.cli"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging():
+    """``cli.main(["-v", ...])`` in a test calls logging.basicConfig(DEBUG); undo it so later tests are not run
+    at DEBUG level (where, for one, MediaPipe's native log lines are deliberately let through)."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)

@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from ofer_live.config import AppConfig, load_config, override
+from ofer_live.config import AppConfig, layered, load_config, override
 from ofer_live.errors import UserError
 
 
@@ -89,8 +89,13 @@ def camera_options(args: argparse.Namespace) -> dict:
     return {"camera_size": parse_size(size, "--camera-size") if size else None, "camera_fps": fps}
 
 
+def pipeline_flags(args: argparse.Namespace) -> dict[str, object]:
+    """The pipeline settings given on the command line ({field: value}; None = not given)."""
+    return {"sensitivity": getattr(args, "sensitivity", None)}
+
+
 def config_from_args(args: argparse.Namespace, **pipeline_overrides: object) -> AppConfig:
-    """Merge the TOML file (if any) with the runtime flags; flags win."""
+    """Merge the TOML file (if any) with the runtime flags; flags win (``config.layered``)."""
     config = load_config(getattr(args, "config", None))
     providers = getattr(args, "providers", None)
     runtime = override(
@@ -101,7 +106,7 @@ def config_from_args(args: argparse.Namespace, **pipeline_overrides: object) -> 
             "intra_op_threads": getattr(args, "threads", None),
         },
     )
-    pipeline = override(config.pipeline, {"sensitivity": getattr(args, "sensitivity", None), **pipeline_overrides})
+    pipeline = layered(config.pipeline, pipeline_flags(args), pipeline_overrides)
     return AppConfig(runtime=runtime, pipeline=pipeline, render=config.render)
 
 

@@ -1,7 +1,8 @@
 """`ofer-live eval`: measure the exported models on FER+ valid / held-out UTKFace and write a report.
 
 Runs the EXPORTED ONNX models through ONNX Runtime (``runtime.loader.load_models``), so the numbers are those of the
-files the app ships. Writes report.md, report.json and PNG plots into --out (see training/evaluation.py).
+files the app ships, through the app's own ``FramePipeline``. Writes report.md, report.json and PNG plots into
+--out (see evaluation/measure.py and evaluation/report.py).
 
     ofer-live eval --data ../shared/data --out report/
     ofer-live eval --models my_models/ --max-images 500 --seed 1 --baselines none
@@ -117,7 +118,7 @@ def heldout_from_metadata(trained_on: str) -> tuple[str, ...] | None:
 
 
 def teacher_baselines(names: list[str], data_root: Path) -> list:
-    from ofer_live.training.evaluation import Baseline
+    from ofer_live.evaluation.measure import Baseline
 
     if not train_extra_installed():
         raise UserError("teacher baselines need torch (pip install -e '.[train]'), or pass --baselines none")
@@ -137,7 +138,7 @@ def teacher_baselines(names: list[str], data_root: Path) -> list:
 def _run_input_paths(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ofer_live.commands._input_paths import measure_input_paths, write_input_paths
+    from ofer_live.evaluation.input_paths import measure_input_paths, write_input_paths
     from ofer_live.pipeline.frame_pipeline import FramePipeline
     from ofer_live.training.data import cache
     from ofer_live.training.data.fer_plus import load_ferplus
@@ -169,37 +170,28 @@ def _run_input_paths(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.input_paths:
         return _run_input_paths(args)
-    from ofer_live.runtime.loader import load_model, load_models
+    from ofer_live.evaluation.measure import EvalSettings, evaluate, load_eval_data
+    from ofer_live.evaluation.report import write_report
+    from ofer_live.pipeline.frame_pipeline import FramePipeline
+    from ofer_live.runtime.loader import load_model
     from ofer_live.training.data.cache import CacheSettings
     from ofer_live.training.data.paths import resolve_data_root
-    from ofer_live.training.evaluation import EvalSettings, Pipeline, evaluate, load_eval_data, write_report
     from ofer_live.training.presets import DataConfig
 
     if args.max_images < 0 or args.batch_size <= 0:
         raise UserError("--max-images must be >= 0 and --batch-size > 0")
     config = config_from_args(args)
     data_root = resolve_data_root(args.data)
-    models = load_models(config.runtime)
+    pipeline = FramePipeline.create(config, detect=False)
+    models = pipeline.models
+    variants: dict = {}
     try:
-        sensitivity = config.pipeline.sensitivity
-        if sensitivity <= 0:
-            raise UserError(f"--sensitivity must be positive, got {sensitivity}")
-        pipe = Pipeline(
-            face_size=models.face_size,
-            patch_grid=models.patch_grid,
-            latent_dim=models.latent_dim,
-            threshold=models.threshold / sensitivity,
-            occlusion=models.occlusion,
-            reconstructor=models.reconstructor,
-            expression=models.expression,
-        )
         if args.heldout_kinds is not None:
             held = tuple(k.strip() for k in args.heldout_kinds.split(",") if k.strip())
         else:
             held = heldout_from_metadata(str(models.occlusion.metadata.get("trained_on", "")))
             if held is None:
                 held = DataConfig().heldout_kinds
-        variants = {}
         for spec in args.variant:
             name, sep, path = spec.partition("=")
             if not sep or not name or not path:
@@ -241,10 +233,12 @@ def run(args: argparse.Namespace) -> int:
             log.info("eval: %s", message)
 
         eval_settings = EvalSettings(seed=args.seed, batch_size=args.batch_size, curve_images=args.curve_images)
-        report = evaluate(pipe, data, eval_settings, baselines, variants, cam_fn=cam_fn, progress=progress)
+        report = evaluate(pipeline, data, eval_settings, baselines, variants, cam_fn=cam_fn, progress=progress)
         report["meta"]["cam_source"] = args.cam_source
         paths = write_report(report, args.out)
     finally:
-        models.close()
+        pipeline.close()
+        for variant in variants.values():
+            variant.close()
     print(f"report written: {paths['markdown']} ({report['meta']['seconds']} s)")
     return 0

@@ -11,6 +11,7 @@ from ofer_live.commands.common import (
     camera_options,
     config_from_args,
     parse_size,
+    pipeline_flags,
 )
 
 NAME = "gui"
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             source=source,
             record_dir=record_dir,
             presentation=args.presentation,
-            sensitivity=args.sensitivity,
+            pipeline_flags=pipeline_flags(args),
             virtual_camera=args.virtual_camera,
             virtual_camera_size=vcam_size,
             demo_loop=args.demo_loop,

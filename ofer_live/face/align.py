@@ -170,23 +170,6 @@ def crop_to_face(image: np.ndarray, size: int) -> np.ndarray:
     return to_rgb(resized)
 
 
-def identity_transforms(size: int, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """For an image given by ``crop_to_face``: image_shape (H, W, ...) -> (frame_to_face, face_to_frame) (2, 3) float32.
-
-    Maps the centre square of the image to the S x S crop, so overlays can be drawn on the original image.
-    """
-    h, w = image_shape[:2]
-    side = min(h, w)
-    x0, y0 = (w - side) // 2, (h - side) // 2
-    k = size / side
-    face_to_frame = np.array([[1 / k, 0, (0.5 / k) - 0.5 + x0], [0, 1 / k, (0.5 / k) - 0.5 + y0]], dtype=np.float64)
-    return invert_affine(face_to_frame).astype(np.float32), face_to_frame.astype(np.float32)
-
-
-# ---------------------------------------------------------------------------------------------
-# Face space -> frame space, for overlays.
-
-
 def face_quad(face_to_frame: np.ndarray, size: int) -> np.ndarray:
     """face_to_frame: (2, 3), size S -> (4, 2) float32 frame corners of the crop (TL, TR, BR, BL)."""
     corners = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [size - 0.5, size - 0.5], [-0.5, size - 0.5]])
@@ -255,26 +238,3 @@ def warp_to_frame_roi(
     ones = np.ones((s, s), dtype=np.float32)
     coverage = cv2.warpAffine(ones, m_cov, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     return patch, coverage, (x0, y0)
-
-
-def warp_to_frame(
-    face_image: np.ndarray,
-    face_to_frame: np.ndarray,
-    frame_shape: tuple[int, ...],
-    face_size: int | None = None,
-    interpolation: int = cv2.INTER_LINEAR,
-) -> tuple[np.ndarray, np.ndarray]:
-    """face_image: (n, n[, C]) face space, face_to_frame: (2, 3), frame_shape: (H, W, ...)
-    -> (warped (H, W[, C]) same dtype, coverage (H, W) float32 in [0, 1] where the face lands).
-
-    Full-frame version of ``warp_to_frame_roi`` (simpler to use, slower on big frames).
-    """
-    h, w = frame_shape[:2]
-    patch, coverage, (x0, y0) = warp_to_frame_roi(face_image, face_to_frame, frame_shape, face_size, interpolation)
-    out = np.zeros((h, w) + tuple(face_image.shape[2:]), dtype=face_image.dtype)
-    cov = np.zeros((h, w), dtype=np.float32)
-    ph, pw = coverage.shape
-    if ph and pw:
-        out[y0 : y0 + ph, x0 : x0 + pw] = patch
-        cov[y0 : y0 + ph, x0 : x0 + pw] = coverage
-    return out, cov

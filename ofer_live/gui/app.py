@@ -6,7 +6,8 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ class LaunchOptions:
     source: str | None = None  # None: the remembered source, else the first working camera, else the demo
     record_dir: Path | None = None  # start recording into this folder as soon as the source is open
     presentation: bool = False
-    sensitivity: float | None = None  # given on the command line: wins over the remembered slider
+    # pipeline settings given on the command line ({field: value or None}): they win over the saved settings
+    pipeline_flags: Mapping[str, Any] = field(default_factory=dict)
     settings_path: Path | None = None  # INI file instead of the user's settings (tests, scripts)
     virtual_camera: bool = False  # send the view to a virtual camera from the start
     virtual_camera_size: tuple[int, int] | None = None  # None: the source's size
@@ -90,7 +92,7 @@ def build_window(options: LaunchOptions, **controller_kwargs: Any) -> Any:
             "source_opener",
             functools.partial(open_source, camera_size=options.camera_size, camera_fps=options.camera_fps),
         )
-    controller = AppController(options.config, settings, sensitivity_override=options.sensitivity, **controller_kwargs)
+    controller = AppController(options.config, settings, pipeline_flags=options.pipeline_flags, **controller_kwargs)
     controller.demo_captions = options.demo_loop
     window = MainWindow(controller)
     return window

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import numpy as np
 from PySide6.QtCore import QDeadlineTimer, QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
-from ofer_live.config import AppConfig, PipelineConfig, RenderOptions
+from ofer_live.config import AppConfig, PipelineConfig, RenderOptions, layered
 from ofer_live.errors import UserError
 from ofer_live.gui.images import bgr_to_qimage
 from ofer_live.gui.settings import TOGGLE_DEFAULTS, AppSettings, StoredSettings
@@ -157,7 +157,7 @@ class AppController(QObject):
         source_opener: Callable[[str], Any] | None = None,
         pipeline_factory: Callable[[AppConfig], Any] | None = None,
         pace: bool = True,
-        sensitivity_override: float | None = None,
+        pipeline_flags: Mapping[str, Any] | None = None,
         draw: Callable[..., np.ndarray] | None = None,
         virtual_camera_opener: Callable[[int, int, float], Any] | None = None,
         virtual_camera_size: tuple[int, int] | None = None,
@@ -186,14 +186,14 @@ class AppController(QObject):
         else:
             toggles.update(self.stored.toggles)
         self.toggles = toggles
-        sensitivity = sensitivity_override
-        if sensitivity is None:
-            sensitivity = (
-                self.stored.sensitivity if self.stored.sensitivity is not None else config.pipeline.sensitivity
-            )
-        self.pipeline_config: PipelineConfig = replace(
-            config.pipeline, sensitivity=float(sensitivity), smoothing=toggles["smoothing"]
-        )
+        # defaults < TOML (in ``config``) < saved settings < command-line flags
+        saved = {"sensitivity": self.stored.sensitivity, "smoothing": toggles["smoothing"]}
+        try:
+            self.pipeline_config: PipelineConfig = layered(config.pipeline, saved, pipeline_flags)
+        except UserError as exc:  # e.g. a hand-edited settings file: the saved value is dropped, not the app
+            log.warning("ignoring a saved setting: %s", exc)
+            self.stored.sensitivity = None
+            self.pipeline_config = layered(config.pipeline, {"smoothing": toggles["smoothing"]}, pipeline_flags)
         self.render_options: RenderOptions = replace(
             config.render,
             grid=toggles["grid"],
@@ -203,6 +203,10 @@ class AppController(QObject):
             fps=False,  # the status bar shows the rates
         )
         self._overlay = OverlayState(self.render_options)
+        self._settings_timer = QTimer(self)
+        self._settings_timer.setSingleShot(True)
+        self._settings_timer.setInterval(500)
+        self._settings_timer.timeout.connect(self._write_settings)
         self._mailbox: Any = None
         self._capture: CaptureWorker | None = None
         self._inference: InferenceWorker | None = None
@@ -274,7 +278,8 @@ class AppController(QObject):
         self._finish_recording(reason=None)
         self._capture = None
         self._inference = None
-        self._save_settings()
+        self._settings_timer.stop()
+        self._write_settings()
 
     @staticmethod
     def _join(thread: Any, timeout_s: float) -> None:
@@ -557,9 +562,7 @@ class AppController(QObject):
 
     def set_sensitivity(self, sensitivity: float) -> int:
         """Scale the SVDD threshold live; returns the config version the next results will carry."""
-        lo, hi = SENSITIVITY_RANGE
-        sensitivity = float(min(max(sensitivity, lo), hi))
-        self.pipeline_config = replace(self.pipeline_config, sensitivity=sensitivity)
+        self.pipeline_config = replace(self.pipeline_config, sensitivity=float(sensitivity))  # validated there
         self.stored.sensitivity = sensitivity
         self._save_settings()
         return self._push_pipeline_config()
@@ -852,6 +855,12 @@ class AppController(QObject):
         self.set_source(DEMO, remember=False)
 
     def _save_settings(self) -> None:
+        """Write the settings half a second after the last change (a dragged slider writes once, not per tick);
+        ``shutdown`` writes at once."""
+        self._settings_timer.start()
+
+    @Slot()
+    def _write_settings(self) -> None:
         try:
             self._settings.save(self.stored)
         except Exception:  # noqa: BLE001 - settings are a convenience; never break the app over them

@@ -26,9 +26,9 @@ is finalised as far as possible and ``OutputError`` says where the recording sto
 ``ofer-live video`` and the demo clip but are *not* crash-safe (``crash_safe`` is False).
 
 Threading: ``VideoRecorder.write`` encodes in the caller's thread (~2 ms at 480p, ~10 ms at
-1080p). ``RecorderThread`` wraps it with a bounded FIFO and its own writer thread for the GUI: its
-``write`` never blocks; when the queue is full the frame is dropped *and replaced by a repeat of
-the previous frame*, so the recording keeps the true duration (``dropped`` counts them).
+1080p). The GUI drives it from its own thread through a bounded FIFO (``gui.workers.RecorderWorker``),
+which places frames on the output timeline by their time stamps and repeats the previous frame for a
+dropped one, so the recording keeps the true duration.
 """
 
 from __future__ import annotations
@@ -36,9 +36,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import queue
 import struct
-import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -428,129 +426,6 @@ class VideoRecorder:
         logger.debug("closed %s: %d frames at %.3f fps", self.path, self.frames_written, self.fps)
 
     def __enter__(self) -> VideoRecorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class RecorderThread:
-    """A VideoRecorder driven by its own thread through a bounded FIFO (for the GUI).
-
-    The recorder is opened in the caller's thread, so an unwritable path raises OutputError up front;
-    after that the writer thread owns it and closes it. ``write`` never blocks: when the queue is full
-    the frame is dropped and the previous frame is repeated in its place, so the file keeps the true
-    duration. A write error (e.g. disk full) stops the thread; ``error`` holds it and later writes
-    return False. ``close()`` drains the queue, finishes the file and joins the thread.
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        fps: float,
-        size: tuple[int, int],
-        *,
-        max_queue: int = 64,
-        quality: int = DEFAULT_QUALITY,
-        copy_frames: bool = True,
-    ):
-        self.recorder = VideoRecorder(path, fps, size, quality=quality)
-        self.path = self.recorder.path
-        self.fps = self.recorder.fps
-        self._queue: queue.Queue[tuple[np.ndarray, int] | None] = queue.Queue(maxsize=max(1, max_queue))
-        self._copy = copy_frames
-        self._lock = threading.Lock()
-        self._skipped = 0
-        self._offered = 0
-        self.dropped = 0
-        self.error: OutputError | None = None
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name=f"ofer-recorder:{self.path.name}", daemon=True)
-        self._thread.start()
-
-    @property
-    def frames_offered(self) -> int:
-        """Frames given to ``write`` (the recording's length in frames once closed)."""
-        return self._offered
-
-    @property
-    def frames_written(self) -> int:
-        return self.recorder.frames_written
-
-    @property
-    def elapsed_s(self) -> float:
-        """Recorded duration so far, by frames offered / fps."""
-        return self._offered / self.fps
-
-    @property
-    def is_running(self) -> bool:
-        return self._thread.is_alive()
-
-    def write(self, frame_bgr: np.ndarray) -> bool:
-        """Queue a frame (H, W, 3) BGR uint8. Returns False when it was dropped (queue full) or the recorder stopped."""
-        if self.error is not None or self._closing:
-            return False
-        frame = frame_bgr.copy() if self._copy else frame_bgr
-        with self._lock:
-            self._offered += 1
-            try:
-                self._queue.put_nowait((frame, self._skipped))
-            except queue.Full:
-                self._skipped += 1
-                self.dropped += 1
-                return False
-            self._skipped = 0
-        return True
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            if self.error is not None:
-                continue
-            frame, repeats = item
-            try:
-                if repeats and self.recorder.frames_written == 0:
-                    self.recorder.write(frame)
-                    self.recorder.repeat_last(repeats - 1)
-                else:
-                    self.recorder.repeat_last(repeats)
-                self.recorder.write(frame)
-            except OutputError as exc:
-                self.error = exc
-                logger.error("%s", exc)
-            except (ValueError, cv2.error) as exc:  # a malformed frame: stop, keep what is written
-                self.error = OutputError(f"cannot record a frame to {self.path}: {exc}")
-                logger.error("%s", self.error)
-        try:
-            if self.error is None:
-                with self._lock:
-                    tail = self._skipped
-                    self._skipped = 0
-                self.recorder.repeat_last(tail)
-        except OutputError as exc:
-            self.error = exc
-        try:
-            self.recorder.close()
-        except OutputError as exc:
-            self.error = self.error or exc
-
-    def close(self, timeout: float | None = 60.0) -> None:
-        """Drain, finish the file and join the writer thread (idempotent). Raises nothing; check ``error``."""
-        if not self._closing:
-            self._closing = True
-            while self._thread.is_alive():
-                try:
-                    self._queue.put(None, timeout=0.1)  # waits only while the writer makes room
-                    break
-                except queue.Full:
-                    continue
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.error("recorder thread for %s did not finish within %s s", self.path, timeout)
-
-    def __enter__(self) -> RecorderThread:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,7 +17,6 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ofer_live.config import AppConfig, PipelineConfig
-from ofer_live.errors import UserError
 from ofer_live.runtime.loader import Models, load_models
 from ofer_live.runtime.models import softmax
 from ofer_live.types import Face, FaceResult, FrameResult
@@ -39,13 +38,6 @@ def occlusion_mask(patch_score: np.ndarray, threshold: float, sensitivity: float
     if sensitivity == 0:
         return np.zeros(patch_score.shape, dtype=bool)
     return patch_score > (threshold / sensitivity)
-
-
-def _check_config(config: PipelineConfig) -> None:
-    if not config.sensitivity >= 0:
-        raise UserError(f"sensitivity must be 0 or more, got {config.sensitivity}")
-    if not 0.0 < config.smoothing_alpha <= 1.0:
-        raise UserError(f"smoothing_alpha must be in (0, 1], got {config.smoothing_alpha}")
 
 
 def to_luma(faces: np.ndarray) -> np.ndarray:
@@ -115,8 +107,7 @@ class FramePipeline:
         self.models = models
         self.finder = finder
         self._finder_factory = finder_factory
-        self._config = config or PipelineConfig()
-        _check_config(self._config)
+        self._config = config or PipelineConfig()  # validated by PipelineConfig itself
         self._lock = threading.Lock()
         self._active = self._config  # the settings the processing thread last applied
         self._smoother = ProbabilitySmoother(self._config.smoothing_alpha)
@@ -163,8 +154,7 @@ class FramePipeline:
     def update_config(self, config: PipelineConfig | None = None, **changes: Any) -> PipelineConfig:
         """Replace the settings (whole config and/or field changes); applied from the next frame. Any thread."""
         with self._lock:
-            new = dataclasses.replace(config or self._config, **changes)
-            _check_config(new)
+            new = dataclasses.replace(config or self._config, **changes)  # UserError on a bad value
             self._config = new
             return new
 
@@ -197,17 +187,35 @@ class FramePipeline:
     def threshold(self) -> float:
         return self.models.threshold
 
+    @property
+    def mask_threshold(self) -> float:
+        """The patch-score cut in use: the model's threshold over the sensitivity (inf at sensitivity 0)."""
+        sensitivity = self.config.sensitivity
+        return self.models.threshold / sensitivity if sensitivity > 0 else float("inf")
+
     # -- processing --------------------------------------------------------------------------------------
-    def _infer(self, aligned: np.ndarray, config: PipelineConfig, timings: dict[str, float]) -> tuple[np.ndarray, ...]:
+    def _infer(
+        self,
+        aligned: np.ndarray,
+        config: PipelineConfig,
+        timings: dict[str, float],
+        given_mask: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, ...]:
         """aligned: (N, S, S, 3) uint8 RGB -> (patch_score (N,G,G) f32, mask (N,G,G) bool,
-        reconstruction (N,S,S,3) u8, probs (N,7) f32, cam (N,G,G) f32). All faces in one batch per model."""
+        reconstruction (N,S,S,3) u8, probs (N,7) f32, cam (N,G,G) f32). All faces in one batch per model.
+
+        given_mask: (N, G, G) replaces the detector's mask (the detector is not run; patch_score is zeros)."""
         m = self.models
         t = time.perf_counter()
         original = aligned
         if config.gray_faces:
             aligned = to_luma(aligned)
-        score = m.occlusion(aligned)
-        mask = occlusion_mask(score, m.threshold, config.sensitivity)
+        if given_mask is None:
+            score = m.occlusion(aligned)
+            mask = occlusion_mask(score, m.threshold, config.sensitivity)
+        else:
+            mask = np.asarray(given_mask) > 0.5
+            score = np.zeros(mask.shape, np.float32)
         t1 = time.perf_counter()
         timings["occlusion"] = (t1 - t) * 1000.0
         if config.use_reconstruction:
@@ -290,20 +298,33 @@ class FramePipeline:
             timings_ms=timings,
         )
 
-    def process_aligned(self, faces_rgb: np.ndarray | Sequence[np.ndarray]) -> list[FaceResult]:
+    def process_aligned(
+        self,
+        faces_rgb: np.ndarray | Sequence[np.ndarray],
+        *,
+        mask: np.ndarray | None = None,
+        use_reconstruction: bool | None = None,
+    ) -> list[FaceResult]:
         """faces_rgb: (N, S, S, 3) uint8 RGB pre-cropped faces -> N FaceResults (no detection, no smoothing).
 
-        Each result's ``face`` has box (0, 0, S, S), identity transforms and track_id -1.
+        Each result's ``face`` has box (0, 0, S, S), identity transforms and track_id -1. The two keywords are the
+        ablations that ``ofer-live eval`` measures: ``mask`` (N, G, G), 1 = occluded, replaces the detector's
+        mask (the "oracle"; patch scores are then zeros); ``use_reconstruction`` overrides the setting of the same
+        name for this call (False: the FER net sees the face as it is, with the latents of the unmasked face).
         """
         if self._closed:
             raise RuntimeError("FramePipeline is closed")
-        S = self.models.face_size
+        S, G = self.models.face_size, self.models.patch_grid
         batch = np.zeros((0, S, S, 3), np.uint8) if len(faces_rgb) == 0 else np.stack(list(faces_rgb))
         if batch.dtype != np.uint8 or batch.shape[1:] != (S, S, 3):
             raise ValueError(f"faces must be (N, {S}, {S}, 3) uint8 RGB, got {batch.shape} {batch.dtype}")
+        if mask is not None and np.shape(mask) != (len(batch), G, G):
+            raise ValueError(f"mask must be ({len(batch)}, {G}, {G}), got {np.shape(mask)}")
         config = dataclasses.replace(self._apply_config(), smoothing=False)
+        if use_reconstruction is not None:
+            config = dataclasses.replace(config, use_reconstruction=use_reconstruction)
         faces = [_identity_face(face) for face in batch]
-        outputs = self._infer(batch, config, {})
+        outputs = self._infer(batch, config, {}, given_mask=mask)
         return list(self._results(faces, outputs, config))
 
     def reset(self) -> None:

@@ -16,12 +16,10 @@ from ofer_live.face.align import (
     crop_to_face,
     face_quad,
     grid_cell_quads,
-    identity_transforms,
     invert_affine,
     similarity_from_keypoints,
     template_points,
     transform_points,
-    warp_to_frame,
     warp_to_frame_roi,
 )
 from ofer_live.face.detector import FaceDetector
@@ -122,14 +120,6 @@ def test_crop_to_face():
         crop_to_face(np.zeros((5, 5), np.uint16), 8)
 
 
-def test_identity_transforms_map_the_centre_square():
-    f2c, c2f = identity_transforms(32, (40, 100, 3))
-    quad = face_quad(c2f, 32)
-    np.testing.assert_allclose(quad[0], [29.5, -0.5], atol=1e-4)
-    np.testing.assert_allclose(quad[2], [69.5, 39.5], atol=1e-4)
-    np.testing.assert_allclose(transform_points(quad, f2c)[0], [-0.5, -0.5], atol=1e-4)
-
-
 def test_grid_cell_quads():
     g, s = 4, 32
     mask = np.zeros((g, g), bool)
@@ -145,16 +135,28 @@ def test_grid_cell_quads():
     np.testing.assert_allclose(full.reshape(-1, 2).min(0), face_quad(_similarity(1.3, 17, 5, 5), s).min(0), atol=1e-4)
 
 
-def test_warp_to_frame():
+def _warp_full_frame(image, c2f, frame_shape, face_size=None):
+    """warp_to_frame_roi pasted into a full frame -> (warped (H, W[, C]), coverage (H, W))."""
+    patch, coverage, (x0, y0) = warp_to_frame_roi(image, c2f, frame_shape, face_size)
+    h, w = frame_shape[:2]
+    out = np.zeros((h, w) + image.shape[2:], image.dtype)
+    cov = np.zeros((h, w), np.float32)
+    ph, pw = coverage.shape
+    out[y0 : y0 + ph, x0 : x0 + pw] = patch
+    cov[y0 : y0 + ph, x0 : x0 + pw] = coverage
+    return out, cov
+
+
+def test_warp_to_frame_roi():
     face = np.full((32, 32, 3), 200, np.uint8)
     c2f = _similarity(2.0, 0, 50.5, 30.5)  # face pixel (0, 0) -> frame (50.5, 30.5)
-    warped, coverage = warp_to_frame(face, c2f, (240, 320, 3))
+    warped, coverage = _warp_full_frame(face, c2f, (240, 320, 3))
     assert warped.shape == (240, 320, 3) and coverage.shape == (240, 320)
     assert coverage[40:80, 60:110].min() > 0.99 and warped[40:80, 60:110].min() == 200
     assert coverage[:20].max() == 0.0 and coverage[:, 130:].max() == 0.0
     # A G x G map warps to the same place as the S x S face.
     grid = np.ones((4, 4), np.float32)
-    _, cov_grid = warp_to_frame(grid, c2f, (240, 320), face_size=32)
+    _, cov_grid = _warp_full_frame(grid, c2f, (240, 320), face_size=32)
     assert np.abs(cov_grid - coverage).max() < 0.05
     # Entirely outside the frame: an empty, well-shaped patch.
     patch, cov, origin = warp_to_frame_roi(face, _similarity(1, 0, 1000, 1000), (240, 320, 3))

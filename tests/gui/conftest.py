@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ofer_live.config import AppConfig, RuntimeConfig
+from ofer_live.config import AppConfig, PipelineConfig, RuntimeConfig
 from ofer_live.errors import InputError
 
 # OpenCV points Qt at its own plugins (on import); remove that before pytest-qt creates the QApplication.
@@ -54,11 +54,16 @@ def make_window(qtbot, tmp_path: Path, tiny_models_dir: Path, settings_path: Pat
         start: bool = True,
         record_dir: Path | None = None,
         settings: Path | None = None,
+        pipeline: PipelineConfig | None = None,
+        pipeline_flags: dict | None = None,
         **controller_kwargs,
     ):
         options = LaunchOptions(
-            config=AppConfig(runtime=RuntimeConfig(models_dir=Path(models or tiny_models_dir))),
+            config=AppConfig(
+                runtime=RuntimeConfig(models_dir=Path(models or tiny_models_dir)), pipeline=pipeline or PipelineConfig()
+            ),
             settings_path=settings or settings_path,
+            pipeline_flags=pipeline_flags or {},
         )
         window = build_window(options, **controller_kwargs)
         # Never write into the user's folders: the default output folder is under tmp_path.

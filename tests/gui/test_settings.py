@@ -47,3 +47,19 @@ def test_auto_fallback_to_demo_is_not_remembered(make_window, qtbot, settings_pa
     from ofer_live.gui.settings import AppSettings
 
     assert AppSettings.open(settings_path).load().source is None
+
+
+def test_precedence_defaults_toml_saved_flags(make_window, settings_path):
+    """defaults < TOML < saved settings < command-line flags, and a bad saved value is dropped, not fatal."""
+    from ofer_live.config import PipelineConfig
+    from ofer_live.gui.settings import AppSettings, StoredSettings
+
+    toml = PipelineConfig(sensitivity=1.5)
+    assert make_window(start=False, pipeline=toml).controller.pipeline_config.sensitivity == 1.5
+    AppSettings.open(settings_path).save(StoredSettings(sensitivity=2.5))
+    assert make_window(start=False, pipeline=toml).controller.pipeline_config.sensitivity == 2.5
+    flags = {"sensitivity": 0.5}
+    window = make_window(start=False, pipeline=toml, pipeline_flags=flags)
+    assert window.controller.pipeline_config.sensitivity == 0.5
+    AppSettings.open(settings_path).save(StoredSettings(sensitivity=-3.0))
+    assert make_window(start=False, pipeline=toml).controller.pipeline_config.sensitivity == 1.5

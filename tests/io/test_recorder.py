@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ofer_live.errors import OutputError
-from ofer_live.io.recorder import RecorderThread, VideoRecorder, fps_fraction
+from ofer_live.io.recorder import VideoRecorder, fps_fraction
 
 W, H = 160, 120
 
@@ -221,44 +221,3 @@ def test_full_disk_stops_cleanly_and_the_file_plays(tmp_path, riff_limit):
     fps, count, frames = read_all(path)
     assert len(frames) == n and count == n and fps == 30.0
     assert path.stat().st_size <= 400_000
-
-
-def test_recorder_thread_writes_every_frame(tmp_path):
-    path = tmp_path / "thread.avi"
-    with RecorderThread(path, 20, (W, H), max_queue=8) as rt:
-        for i in range(30):
-            rt.write(numbered_frame(i))
-    assert rt.error is None and not rt.is_running
-    assert rt.frames_offered == 30 and rt.frames_written == 30
-    _, count, _ = read_all(path)
-    assert count == 30
-
-
-def test_recorder_thread_keeps_duration_when_it_drops(tmp_path):
-    path = tmp_path / "slow.avi"
-    rt = RecorderThread(path, 20, (W, H), max_queue=2)
-    real_write = rt.recorder.write
-
-    def slow_write(frame):
-        time.sleep(0.02)
-        real_write(frame)
-
-    rt.recorder.write = slow_write  # type: ignore[method-assign]
-    accepted = sum(rt.write(numbered_frame(i)) for i in range(40))
-    rt.close()
-    assert rt.dropped > 0 and accepted == 40 - rt.dropped
-    assert rt.frames_written == 40  # dropped frames became repeats of the previous frame
-    assert read_all(path)[1] == 40
-
-
-def test_recorder_thread_refuses_bad_paths_up_front(tmp_path):
-    with pytest.raises(OutputError, match="folder does not exist"):
-        RecorderThread(tmp_path / "nope" / "x.avi", 30, (W, H))
-
-
-def test_recorder_thread_reports_errors_and_stops_accepting(tmp_path):
-    rt = RecorderThread(tmp_path / "err.avi", 30, (W, H))
-    rt.write(np.zeros((H, W, 3), np.float32))  # a malformed frame
-    rt.close()
-    assert rt.error is not None and "cannot record a frame" in str(rt.error)
-    assert rt.write(numbered_frame(0)) is False

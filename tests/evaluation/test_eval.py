@@ -1,4 +1,4 @@
-"""`ofer-live eval` on the tiny exported models and generated data; metric helpers."""
+"""`ofer-live eval` on the tiny exported models and generated data, through FramePipeline; metric helpers."""
 
 from __future__ import annotations
 
@@ -67,31 +67,58 @@ def test_eval_writes_report_and_is_deterministic(data_root, tiny_models_dir, tmp
 
 
 def test_eval_with_baseline_callables(data_root, tiny_models_dir, tmp_path):
-    from ofer_live.config import RuntimeConfig
-    from ofer_live.runtime.loader import load_models
+    from ofer_live.config import AppConfig, RuntimeConfig
+    from ofer_live.evaluation.measure import Baseline, EvalSettings, evaluate, load_eval_data
+    from ofer_live.pipeline.frame_pipeline import FramePipeline
     from ofer_live.training.data.cache import CacheSettings
-    from ofer_live.training.evaluation import Baseline, EvalSettings, Pipeline, evaluate, load_eval_data
 
-    models = load_models(RuntimeConfig(models_dir=tiny_models_dir))
-    pipe = Pipeline(
-        models.face_size,
-        models.patch_grid,
-        models.latent_dim,
-        models.threshold,
-        models.occlusion,
-        models.reconstructor,
-        models.expression,
-    )
-    data = load_eval_data(
-        CacheSettings(data_root, tmp_path / "cache", align="none"), models.face_size, ("objects",), max_images=8, seed=0
-    )
-    always_happy = Baseline("always_happy", lambda faces: np.tile(np.eye(7)[3], (len(faces), 1)))
-    report = evaluate(pipe, data, EvalSettings(proportions=(0.0, 0.5)), [always_happy])
+    with FramePipeline.create(AppConfig(runtime=RuntimeConfig(models_dir=tiny_models_dir)), detect=False) as pipeline:
+        data = load_eval_data(
+            CacheSettings(data_root, tmp_path / "cache", align="none"),
+            pipeline.face_size,
+            ("objects",),
+            max_images=8,
+            seed=0,
+        )
+        always_happy = Baseline("always_happy", lambda faces: np.tile(np.eye(7)[3], (len(faces), 1)))
+        report = evaluate(pipeline, data, EvalSettings(proportions=(0.0, 0.5)), [always_happy])
     expected = float((data.labels == 3).mean())
     assert report["clean"]["baselines"]["always_happy"]["accuracy"] == pytest.approx(expected)
     assert report["curves"]["gradcam"]["accuracy"]["always_happy"] == [pytest.approx(expected)] * 2
     assert report["meta"]["heldout_kinds"] == ["objects"]
-    models.close()
+
+
+def test_eval_measures_what_the_pipeline_runs(tiny_models_dir):
+    """The eval's three modes are FramePipeline.process_aligned: the detector's mask at the pipeline's own
+    threshold, the no-reconstruction ablation, and a given (oracle) mask."""
+    from ofer_live.config import AppConfig, PipelineConfig, RuntimeConfig
+    from ofer_live.evaluation.measure import through_pipeline
+    from ofer_live.pipeline.frame_pipeline import FramePipeline
+
+    config = AppConfig(runtime=RuntimeConfig(models_dir=tiny_models_dir), pipeline=PipelineConfig(sensitivity=2.0))
+    with FramePipeline.create(config, detect=False) as pipeline:
+        s, g = pipeline.face_size, pipeline.models.patch_grid
+        faces = np.random.default_rng(0).integers(0, 256, (5, s, s, 3), dtype=np.uint8)
+        full = through_pipeline(pipeline, faces, batch=2)
+        assert full["probs"].shape == (5, 7) and full["reconstruction"].shape == (5, s, s, 3)
+        assert pipeline.mask_threshold == pytest.approx(pipeline.threshold / 2.0)
+        np.testing.assert_array_equal(full["mask"], full["scores"] > pipeline.mask_threshold)
+        one_by_one = [pipeline.process_aligned(faces[i : i + 1])[0].probs for i in range(5)]
+        np.testing.assert_allclose(full["probs"], np.stack(one_by_one), atol=1e-5)
+
+        direct = through_pipeline(pipeline, faces, batch=2, use_reconstruction=False)
+        np.testing.assert_array_equal(direct["reconstruction"], faces)  # the FER net saw the faces as they are
+        assert pipeline.config.use_reconstruction  # the override was for that call only
+
+        oracle_mask = np.zeros((5, g, g), np.float32)
+        oracle_mask[:, : g // 2] = 1.0
+        oracle = through_pipeline(pipeline, faces, batch=2, mask=oracle_mask)
+        np.testing.assert_array_equal(oracle["mask"], oracle_mask)
+        assert not oracle["scores"].any()
+        top = s // 2
+        np.testing.assert_array_equal(oracle["reconstruction"][:, top:], faces[:, top:])  # visible pixels kept
+        with pytest.raises(ValueError, match="mask must be"):
+            pipeline.process_aligned(faces, mask=oracle_mask[:2])
 
 
 def test_eval_bad_flags(data_root, tiny_models_dir, tmp_path, capsys):

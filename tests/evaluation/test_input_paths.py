@@ -7,8 +7,8 @@ import json
 import cv2
 import numpy as np
 
-from ofer_live.commands._input_paths import measure_input_paths, write_input_paths
 from ofer_live.config import AppConfig, RuntimeConfig
+from ofer_live.evaluation.input_paths import measure_input_paths, write_input_paths
 from ofer_live.pipeline.frame_pipeline import FramePipeline
 
 
