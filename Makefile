@@ -49,14 +49,14 @@ run: install-run
 
 ## make test: install everything and run ruff, import-linter and pytest
 test: install-dev
-	$(BIN)/ruff format --check ofer_live tests benchmarks
-	$(BIN)/ruff check ofer_live tests benchmarks
+	$(BIN)/ruff format --check ofer_live tests benchmarks scripts
+	$(BIN)/ruff check ofer_live tests benchmarks scripts
 	$(BIN)/lint-imports
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff format --check ofer_live tests benchmarks
-	$(BIN)/ruff check ofer_live tests benchmarks
+	$(BIN)/ruff format --check ofer_live tests benchmarks scripts
+	$(BIN)/ruff check ofer_live tests benchmarks scripts
 	$(BIN)/lint-imports
 
 ## make bench: per-stage latency and end-to-end FPS on the demo clip with the shipped models

@@ -26,8 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from soak import measure  # benchmarks/soak.py, beside this script
+
     from ofer_live.config import DEFAULT_MODELS_DIR
-    from ofer_live.gui.soak import measure
 
     report = measure(
         args.models or DEFAULT_MODELS_DIR,

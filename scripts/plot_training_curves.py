@@ -23,8 +23,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders, in training order")
     parser.add_argument("-o", "--out", type=Path, required=True, help="PNG to write")
-    parser.add_argument("--metrics", nargs="+", default=["val_clean_acc", "val_occluded_acc"],
-                        help="validation metrics to draw")
+    parser.add_argument(
+        "--metrics", nargs="+", default=["val_clean_acc", "val_occluded_acc"], help="validation metrics to draw"
+    )
     args = parser.parse_args()
     import matplotlib
 
@@ -40,8 +41,11 @@ def main() -> int:
             if r["split"] == "val":
                 val[r["epoch"]] = r
         epochs = sorted(val)
-        seconds = sum(r.get("seconds", 0.0) for r in records if r.get("event") in ("finished", "interrupted",
-                                                                                   "time_budget", "early_stopped"))
+        seconds = sum(
+            r.get("seconds", 0.0)
+            for r in records
+            if r.get("event") in ("finished", "interrupted", "time_budget", "early_stopped")
+        )
         print(f"{run}: {len(epochs) - (0 in val)} epochs, {seconds / 60:.1f} min of training")
         for metric in args.metrics:
             xs = [offset + e for e in epochs if metric in val[e]]

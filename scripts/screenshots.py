@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+# benchmarks/soak.py (pump the event loop, open the window) is a developer tool beside this one, not app code.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +42,12 @@ def _grab(app: Any, window: Any, full_screen: bool) -> Any:
 def _freeze_and_grab(app: Any, window: Any, good_moment: Any, path: Path, full_screen: bool) -> None:
     """At a good moment, pause until the frame on screen has its own result drawn (so the video overlay and the
     side panel show the same analysis), grab, and play on. The toolbar is shown as playing in the picture."""
-    from ofer_live.gui.soak import _pump
+    from soak import pump
 
     c = window.controller
-    _pump(app, good_moment, 20)
+    pump(app, good_moment, 20)
     c.set_paused(True)
-    _pump(
+    pump(
         app,
         lambda: (
             c.current_output is not None
@@ -54,7 +58,7 @@ def _freeze_and_grab(app: Any, window: Any, good_moment: Any, path: Path, full_s
     )
     window.on_paused(False)
     window.on_status(c.status())
-    _pump(app, lambda: False, 0.2)
+    pump(app, lambda: False, 0.2)
     _grab(app, window, full_screen).save(str(path))
     log.info("saved %s", path)
     c.set_paused(False)
@@ -65,8 +69,9 @@ def take_screenshots(
 ) -> list[Path]:
     """Open the app on the demo, wait until the timeline has filled and an occluder is on the face, save
     ``main_window.png`` and ``presentation.png`` into ``out_dir``; returns the paths."""
+    from soak import open_window, pump
+
     from ofer_live.gui.app import create_application
-    from ofer_live.gui.soak import _pump, _window
     from ofer_live.io.demo import DemoClip
     from ofer_live.io.sources import DEMO_LOOP_FRAMES
 
@@ -74,13 +79,13 @@ def take_screenshots(
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     with tempfile.TemporaryDirectory(prefix="ofer_live_shots_") as tmp:
-        window = _window(app, models_dir, Path(tmp) / "settings.ini", pace=True)
+        window = open_window(app, models_dir, Path(tmp) / "settings.ini", pace=True)
         window.resize(*size)
         c = window.controller
         c.start("demo")
-        if not _pump(app, lambda: c.results_received >= 3 or c.pipeline_error is not None, 120):
+        if not pump(app, lambda: c.results_received >= 3 or c.pipeline_error is not None, 120):
             raise RuntimeError("no result within 120 s")
-        _pump(app, lambda: False, warmup_s)
+        pump(app, lambda: False, warmup_s)
         info = c.source_info
         clip = DemoClip(n_frames=DEMO_LOOP_FRAMES, fps=info.fps, size=info.size) if info else None
 
@@ -100,7 +105,7 @@ def take_screenshots(
         paths.append(main)
 
         window.set_presentation(True)
-        _pump(app, lambda: False, 3.0)
+        pump(app, lambda: False, 3.0)
         shot = out_dir / "presentation.png"
         _freeze_and_grab(app, window, good_moment, shot, full_screen=True)
         paths.append(shot)
@@ -131,8 +136,7 @@ class _FeedGrabber:
 def _virtual_camera_shots(app: Any, window: Any, good_moment: Any, out_dir: Path) -> list[Path]:
     """The captioned demo loop with the virtual camera on ('with side strip'): the window, and the camera feed."""
     import cv2
-
-    from ofer_live.gui.soak import _pump
+    from soak import pump
 
     c = window.controller
     grabbers: list[_FeedGrabber] = []
@@ -145,10 +149,10 @@ def _virtual_camera_shots(app: Any, window: Any, good_moment: Any, out_dir: Path
     c.demo_captions = True
     window.vcam_mode_box.setCurrentIndex(window.vcam_mode_box.findData("strip"))
     window.act_vcam.trigger()
-    _pump(app, lambda: bool(grabbers) and grabbers[0].last is not None, 20)
+    pump(app, lambda: bool(grabbers) and grabbers[0].last is not None, 20)
     shot = out_dir / "virtual_camera.png"
     _freeze_and_grab(app, window, good_moment, shot, full_screen=False)
-    _pump(app, lambda: False, 0.5)
+    pump(app, lambda: False, 0.5)
     feed = out_dir / "virtual_camera_feed.png"
     if grabbers and grabbers[0].last is not None:
         cv2.imwrite(str(feed), grabbers[0].last)

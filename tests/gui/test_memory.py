@@ -6,6 +6,8 @@ Run with ``OFER_LIVE_SLOW=1 pytest tests/gui/test_memory.py`` or ``python benchm
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,8 @@ import pytest
 @pytest.mark.skipif(not os.environ.get("OFER_LIVE_SLOW"), reason="slow soak: set OFER_LIVE_SLOW=1 to run it")
 @pytest.mark.timeout(1800)
 def test_memory_stays_flat_over_10000_demo_frames(qapp, tiny_models_dir):
-    from ofer_live.gui.soak import measure
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from soak import measure  # benchmarks/soak.py: a developer tool, not app code
 
     report = measure(tiny_models_dir, frames=10_000, checkpoint=1_000, paced_s=2.0)
     assert report["end_frames"] >= 10_000

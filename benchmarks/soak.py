@@ -1,6 +1,7 @@
 """Measure the desktop app on the demo clip: startup time, display and inference rates, memory over many frames.
 
-Used by ``benchmarks/gui_soak.py`` (which prints the numbers) and by the slow GUI test. Runs the real window
+Used by ``benchmarks/gui_soak.py`` (which prints the numbers), ``scripts/screenshots.py`` and the slow GUI test
+(which put this folder on ``sys.path``); a developer tool, not app code. Runs the real window
 (offscreen unless a display is set) with the real capture, inference and (optionally) recorder threads.
 
 Phases:
@@ -36,7 +37,7 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _pump(app: Any, until: Callable[[], bool], timeout_s: float, sleep_s: float = 0.002) -> bool:
+def pump(app: Any, until: Callable[[], bool], timeout_s: float, sleep_s: float = 0.002) -> bool:
     deadline = time.monotonic() + timeout_s
     while not until():
         if time.monotonic() > deadline:
@@ -46,7 +47,7 @@ def _pump(app: Any, until: Callable[[], bool], timeout_s: float, sleep_s: float 
     return True
 
 
-def _window(app: Any, models_dir: Path, settings: Path, pace: bool, **kwargs: Any) -> Any:
+def open_window(app: Any, models_dir: Path, settings: Path, pace: bool, **kwargs: Any) -> Any:
     from ofer_live.config import AppConfig, RuntimeConfig
     from ofer_live.gui.app import LaunchOptions, build_window
 
@@ -78,22 +79,22 @@ def measure(
     report: dict[str, Any] = {}
     try:
         # 1. paced
-        window = _window(app, models_dir, work / "settings.ini", pace=True)
+        window = open_window(app, models_dir, work / "settings.ini", pace=True)
         c = window.controller
         try:
             t0 = time.perf_counter()
             c.start("demo")
-            _pump(app, lambda: c.frames_displayed >= 1, 60)
+            pump(app, lambda: c.frames_displayed >= 1, 60)
             report["startup_first_frame_s"] = round(time.perf_counter() - t0, 3)
             report["startup_first_frame_from_process_s"] = round(time.perf_counter() - t_start, 3)
-            ok = _pump(app, lambda: c.results_received >= 1 or c.pipeline_error is not None, 120)
+            ok = pump(app, lambda: c.results_received >= 1 or c.pipeline_error is not None, 120)
             report["startup_first_result_s"] = round(time.perf_counter() - t0, 3) if ok else None
             if c.pipeline_error:
                 report["pipeline_error"] = c.pipeline_error
             end = time.monotonic() + paced_s
             samples = []
             while time.monotonic() < end:
-                _pump(app, lambda: False, 0.5)
+                pump(app, lambda: False, 0.5)
                 samples.append(c.status())
             late = samples[len(samples) // 2 :] or samples
             report["source_fps"] = c.source_info.fps if c.source_info else None
@@ -111,16 +112,16 @@ def measure(
 
         # 2. memory
         if frames > 0:
-            window = _window(app, models_dir, work / "settings2.ini", pace=False)
+            window = open_window(app, models_dir, work / "settings2.ini", pace=False)
             c = window.controller
             try:
                 c.start("demo")
                 capture = lambda: c._capture  # noqa: E731 - the controller's current capture thread
-                _pump(app, lambda: capture() is not None and capture().frames_read >= checkpoint, 3600, 0.0005)
+                pump(app, lambda: capture() is not None and capture().frames_read >= checkpoint, 3600, 0.0005)
                 report["rss_mb_at_checkpoint"] = round(rss_mb(), 1)
                 report["checkpoint_frames"] = capture().frames_read
                 t1 = time.perf_counter()
-                _pump(app, lambda: capture().frames_read >= frames, 3600, 0.0005)
+                pump(app, lambda: capture().frames_read >= frames, 3600, 0.0005)
                 report["rss_mb_at_end"] = round(rss_mb(), 1)
                 report["end_frames"] = capture().frames_read
                 report["unpaced_capture_fps"] = round(
@@ -142,7 +143,7 @@ def _record(app: Any, c: Any, out_dir: Path, seconds: float) -> dict[str, Any]:
     started = time.monotonic()
     if not c.start_recording(out_dir):
         return {"recording_error": "could not start"}
-    _pump(app, lambda: time.monotonic() - started >= seconds, seconds + 60)
+    pump(app, lambda: time.monotonic() - started >= seconds, seconds + 60)
     status = c.stop_recording()
     wall = time.monotonic() - started
     cap = cv2.VideoCapture(str(status.path))
