@@ -34,6 +34,11 @@ class Face:
     frame_to_face: np.ndarray
     face_to_frame: np.ndarray
 
+    @property
+    def size(self) -> int:
+        """S, the side of the aligned crop (the face space that frame_to_face maps into)."""
+        return int(self.aligned.shape[0])
+
 
 @dataclass(frozen=True, eq=False)
 class FaceResult:

@@ -234,19 +234,12 @@ def _panel_corner(
 # The frame overlay.
 
 
-def _face_size(face: FaceResult) -> int:
-    """The crop side S of a face result (from its reconstruction, else its aligned crop)."""
-    if face.reconstruction.ndim == 3 and face.reconstruction.shape[0]:
-        return int(face.reconstruction.shape[0])
-    return int(face.face.aligned.shape[0])
-
-
 def _draw_grid(img: np.ndarray, face: FaceResult) -> None:
     """img: (H, W, 3) uint8 BGR, drawn in place: the occluded cells of face.mask (G, G) as red quads."""
     mask = np.asarray(face.mask, dtype=bool)
     if mask.ndim != 2 or not mask.any():
         return
-    quads = grid_cell_quads(mask, face.face.face_to_frame, _face_size(face))
+    quads = grid_cell_quads(mask, face.face.face_to_frame, face.face.size)
     pts = np.round(quads * 16).astype(np.int32)
     h, w = img.shape[:2]
     x0 = int(max(0, np.floor(quads[..., 0].min()) - 2))
@@ -270,7 +263,7 @@ def _draw_cam(img: np.ndarray, face: FaceResult) -> None:
     if cam.ndim != 2 or cam.size == 0:
         return
     values, coverage, origin = warp_to_frame_roi(
-        np.clip(cam, 0.0, 1.0), face.face.face_to_frame, img.shape, face_size=_face_size(face)
+        np.clip(cam, 0.0, 1.0), face.face.face_to_frame, img.shape, face_size=face.face.size
     )
     if values.size == 0:
         return

@@ -33,7 +33,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ofer_live.errors import UserError
 from ofer_live.training.data.occlusion_synth import SynthConfig
@@ -46,7 +46,22 @@ except ModuleNotFoundError:  # Python 3.10
 PRESETS: tuple[str, ...] = ("tiny", "default", "paper")
 MODEL_KINDS: tuple[str, ...] = ("occlusion", "reconstructor", "expression")
 ARCHITECTURES: dict[str, str] = {"occlusion": "vit_svdd", "reconstructor": "reconstructor", "expression": "expression"}
-FACE_SIZES: dict[str, tuple[int, int]] = {"tiny": (32, 4), "default": (112, 14), "paper": (224, 14)}
+
+
+class Sizes(NamedTuple):
+    """The three numbers the models of one preset share: the face crop side S, the patch grid G, the latent width D."""
+
+    face_size: int
+    patch_grid: int
+    latent_dim: int
+
+
+# The one table of S / G / D: the model factories, the classes' defaults and TrainConfig.face_size read it.
+SIZES: dict[str, Sizes] = {
+    "tiny": Sizes(32, 4, 16),
+    "default": Sizes(112, 14, 192),
+    "paper": Sizes(224, 14, 768),
+}
 
 
 @dataclass(frozen=True)
@@ -176,7 +191,10 @@ class TrainConfig:
 
     @property
     def face_size(self) -> int:
-        return FACE_SIZES[self.preset][0] if self.preset in FACE_SIZES else int(self.model.kwargs["face_size"])
+        """S: a ``[model.kwargs] face_size`` override, else the preset's (``SIZES``)."""
+        if "face_size" in self.model.kwargs:
+            return int(self.model.kwargs["face_size"])
+        return SIZES[self.preset].face_size
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))

@@ -71,3 +71,21 @@ def test_unknown_preset_and_model():
         preset_config("huge", "occlusion")
     with pytest.raises(UserError, match="unknown model"):
         preset_config("tiny", "detector")
+
+
+def test_one_size_table_and_face_size_override():
+    """The factories, the class defaults and TrainConfig.face_size read presets.SIZES; a [model.kwargs]
+    face_size override wins."""
+    from ofer_live.training.models import create_model
+    from ofer_live.training.models.vit_svdd import ViTSVDD
+    from ofer_live.training.presets import SIZES
+
+    for preset in ("tiny", "default"):
+        for kind in ("occlusion", "reconstructor", "expression"):
+            cfg = resolve_config(kind, preset)
+            assert cfg.face_size == SIZES[preset].face_size
+            model = create_model(cfg.model.name)
+            assert (model.config.face_size, model.config.patch_grid, model.config.latent_dim) == SIZES[preset]
+    assert ViTSVDD(depth=1, num_heads=2).config.face_size == SIZES["default"].face_size
+    override = resolve_config("occlusion", "tiny", overrides={"model": {"kwargs": {"face_size": 64}}})
+    assert override.face_size == 64

@@ -28,6 +28,7 @@ from torchvision.models.resnet import BasicBlock
 from ofer_live import contracts
 from ofer_live.training.models.registry import ModelConfig, register_model
 from ofer_live.training.models.vit import Normalize, to_unit_image
+from ofer_live.training.presets import SIZES
 
 __all__ = ["CBAM", "ExpressionNet", "LATENT_MODES"]
 
@@ -82,9 +83,9 @@ class ExpressionNet(nn.Module):
 
     def __init__(
         self,
-        face_size: int = 112,
-        patch_grid: int = 14,
-        latent_dim: int = 192,
+        face_size: int = SIZES["default"].face_size,
+        patch_grid: int = SIZES["default"].patch_grid,
+        latent_dim: int = SIZES["default"].latent_dim,
         net_size: int = 64,
         widths: tuple[int, int, int, int] = (64, 128, 256, 512),
         maxpool: bool = False,
@@ -234,9 +235,7 @@ class ExpressionNet(nn.Module):
 def expression_tiny(**kwargs) -> ExpressionNet:
     """Test fixture size: S=32, G=4, D=16; ResNet-18 layout with widths (8, 16, 32, 64), no resize."""
     cfg = dict(
-        face_size=32,
-        patch_grid=4,
-        latent_dim=16,
+        **SIZES["tiny"]._asdict(),
         net_size=32,
         widths=(8, 16, 32, 64),
         maxpool=False,
@@ -254,7 +253,7 @@ def expression_default(**kwargs) -> ExpressionNet:
     FER2013 faces hold about 48 px of detail, and 48 px trains 1.65x faster on the CPU than 64 px (66 against 40
     images/s), so a session fits 1.65x more epochs.
     """
-    cfg = dict(face_size=112, patch_grid=14, latent_dim=192, net_size=48, widths=(64, 128, 256, 512), maxpool=False)
+    cfg = dict(**SIZES["default"]._asdict(), net_size=48, widths=(64, 128, 256, 512), maxpool=False)
     cfg.update(kwargs)
     return ExpressionNet(**cfg)
 
@@ -263,9 +262,7 @@ def expression_default(**kwargs) -> ExpressionNet:
 def expression_paper(**kwargs) -> ExpressionNet:
     """Paper size: 224 px face, ResNet-18 at 224 with max-pool (layer3: 14x14 = G), D=768 latents."""
     cfg = dict(
-        face_size=224,
-        patch_grid=14,
-        latent_dim=768,
+        **SIZES["paper"]._asdict(),
         net_size=224,
         widths=(64, 128, 256, 512),
         maxpool=True,

@@ -33,6 +33,7 @@ from ofer_live.training.models.vit import (
     to_unit_image,
     unpatchify,
 )
+from ofer_live.training.presets import SIZES
 
 __all__ = ["HybridReconstructor", "RefinerUNet", "patchify", "unpatchify"]
 
@@ -101,9 +102,9 @@ class HybridReconstructor(nn.Module):
 
     def __init__(
         self,
-        face_size: int = 112,
-        patch_grid: int = 14,
-        latent_dim: int = 192,
+        face_size: int = SIZES["default"].face_size,
+        patch_grid: int = SIZES["default"].patch_grid,
+        latent_dim: int = SIZES["default"].latent_dim,
         depth: int = 4,
         num_heads: int = 3,
         mlp_ratio: float = 4.0,
@@ -163,9 +164,7 @@ class HybridReconstructor(nn.Module):
 def reconstructor_tiny(**kwargs) -> HybridReconstructor:
     """Test fixture size: S=32, G=4 (patch 8), D=16, 1 encoder + 1 decoder block, U-Net base 4."""
     cfg = dict(
-        face_size=32,
-        patch_grid=4,
-        latent_dim=16,
+        **SIZES["tiny"]._asdict(),
         depth=1,
         num_heads=2,
         mlp_ratio=2.0,
@@ -183,9 +182,7 @@ def reconstructor_default(**kwargs) -> HybridReconstructor:
     """2-core CPU size: S=112, G=14, D=192 (ViT-Tiny width), 4 encoder blocks, 2 decoder blocks (dim 128), U-Net
     base 12 (about 1.3 GFLOPs; ``depth=6`` buys better latents for about 3 ms more on 2 cores)."""
     cfg = dict(
-        face_size=112,
-        patch_grid=14,
-        latent_dim=192,
+        **SIZES["default"]._asdict(),
         depth=4,
         num_heads=3,
         mlp_ratio=4.0,
@@ -202,9 +199,7 @@ def reconstructor_default(**kwargs) -> HybridReconstructor:
 def reconstructor_paper(**kwargs) -> HybridReconstructor:
     """Paper size: MAE ViT-B/16 at 224 (D=768, 12 blocks) with an MAE decoder (512, 8 blocks), U-Net base 64."""
     cfg = dict(
-        face_size=224,
-        patch_grid=14,
-        latent_dim=768,
+        **SIZES["paper"]._asdict(),
         depth=12,
         num_heads=12,
         mlp_ratio=4.0,

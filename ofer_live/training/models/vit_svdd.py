@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from ofer_live import contracts
 from ofer_live.training.models.registry import ModelConfig, register_model
 from ofer_live.training.models.vit import Normalize, ViTEncoder, patchify, to_unit_image, unpatchify
+from ofer_live.training.presets import SIZES
 
 __all__ = ["ViTSVDD", "calibrate_radius", "init_center", "patchify", "unpatchify"]
 
@@ -38,9 +39,9 @@ class ViTSVDD(nn.Module):
 
     def __init__(
         self,
-        face_size: int = 112,
-        patch_grid: int = 14,
-        latent_dim: int = 192,
+        face_size: int = SIZES["default"].face_size,
+        patch_grid: int = SIZES["default"].patch_grid,
+        latent_dim: int = SIZES["default"].latent_dim,
         depth: int = 4,
         num_heads: int = 3,
         mlp_ratio: float = 4.0,
@@ -187,9 +188,7 @@ def calibrate_radius_per_position(distances: Tensor, nu: float = 0.05, shrink: f
 @register_model
 def vit_svdd_tiny(**kwargs) -> ViTSVDD:
     """Test fixture size: S=32, G=4 (patch 8), D=16, 1 block."""
-    cfg = dict(
-        face_size=32, patch_grid=4, latent_dim=16, depth=1, num_heads=2, mlp_ratio=2.0, proj_hidden=32, rep_dim=16
-    )
+    cfg = dict(**SIZES["tiny"]._asdict(), depth=1, num_heads=2, mlp_ratio=2.0, proj_hidden=32, rep_dim=16)
     cfg.update(kwargs)
     return ViTSVDD(**cfg)
 
@@ -197,9 +196,7 @@ def vit_svdd_tiny(**kwargs) -> ViTSVDD:
 @register_model
 def vit_svdd_default(**kwargs) -> ViTSVDD:
     """2-core CPU size: S=112, G=14 (patch 8), D=192 (ViT-Tiny width), 4 blocks, 3 heads."""
-    cfg = dict(
-        face_size=112, patch_grid=14, latent_dim=192, depth=4, num_heads=3, mlp_ratio=4.0, proj_hidden=192, rep_dim=64
-    )
+    cfg = dict(**SIZES["default"]._asdict(), depth=4, num_heads=3, mlp_ratio=4.0, proj_hidden=192, rep_dim=64)
     cfg.update(kwargs)
     return ViTSVDD(**cfg)
 
@@ -208,9 +205,7 @@ def vit_svdd_default(**kwargs) -> ViTSVDD:
 def vit_svdd_paper(**kwargs) -> ViTSVDD:
     """Paper size: ViT-B/16 at 224 (S=224, G=14, D=768, 12 blocks, 12 heads)."""
     cfg = dict(
-        face_size=224,
-        patch_grid=14,
-        latent_dim=768,
+        **SIZES["paper"]._asdict(),
         depth=12,
         num_heads=12,
         mlp_ratio=4.0,
