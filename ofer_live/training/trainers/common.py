@@ -18,6 +18,7 @@ under its ``extra`` key.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -25,7 +26,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -491,289 +492,350 @@ class _StopFlag:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | None = None) -> FitResult:
-    """Train ``task`` into ``out_dir`` (see module docstring). ``max_minutes`` overrides ``run.max_minutes``."""
-    cfg = task.config
-    run = cfg.run
-    dist = task.dist
-    out_dir = Path(out_dir)
-    last_path = out_dir / LAST
-    if dist.is_main:
-        if last_path.exists() and not resume:
-            raise UserError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
-        out_dir.mkdir(parents=True, exist_ok=True)
-    if dist.enabled:
-        torch_dist.barrier()
-    budget_s = 60.0 * (max_minutes if max_minutes is not None else run.max_minutes)
-    t_start = time.time()
-    writer = MetricsWriter(out_dir / METRICS_JSONL, enabled=dist.is_main)
+@dataclass
+class RunState:
+    """Where a run stands; checkpointed (``extra["train_state"]``) so that ``--resume`` continues exactly."""
 
-    n_items = len(task.train_set)
-    per_rank = n_items // dist.world_size
-    steps_per_epoch = per_rank // run.batch_size
+    epoch: int = 0  # epochs completed
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0  # epochs since the selection metric last improved (early stopping)
+    finished: bool = False
+
+    def update(self, saved: Mapping[str, Any]) -> None:
+        """Take the values of a checkpoint's ``train_state`` (keys this class does not know are ignored)."""
+        for f in dataclasses.fields(self):
+            if f.name in saved:
+                setattr(self, f.name, saved[f.name])
+
+
+def _steps_per_epoch(task: Task) -> int:
+    """Optimizer steps per epoch: this rank's share of the training set in whole batches, capped by
+    ``run.max_steps_per_epoch``."""
+    run, n_items = task.config.run, len(task.train_set)
+    steps = n_items // task.dist.world_size // run.batch_size
     if run.max_steps_per_epoch > 0:
-        steps_per_epoch = min(steps_per_epoch, run.max_steps_per_epoch)
-    if steps_per_epoch <= 0:
+        steps = min(steps, run.max_steps_per_epoch)
+    if steps <= 0:
         raise UserError(f"training set too small: {n_items} faces for batch size {run.batch_size}")
-    total_steps = steps_per_epoch * run.epochs
-    warmup = int(round(cfg.optim.warmup_epochs * steps_per_epoch))
-    base_lrs = [[g["lr"] for g in opt.param_groups] for opt in task.optimizers]
+    return steps
 
-    state = {
-        "epoch": 0,
-        "step_in_epoch": 0,
-        "global_step": 0,
-        "best_metric": None,
-        "best_epoch": None,
-        "bad_epochs": 0,
-        "finished": False,
-    }
-    last_val: dict[str, float] = {}
-    saved_ema = None
-    if resume and last_path.exists():
-        ckpt = load_checkpoint(last_path, map_location="cpu")
-        _restore(task, ckpt, state)
-        saved_ema = ckpt["extra"].get("ema")
-        last_val = dict(ckpt.get("metrics", {}))
-        writer.write({"split": "event", "event": "resume", "epoch": state["epoch"], "step": state["global_step"]})
-        log.info("resumed %s at epoch %d step %d", out_dir, state["epoch"], state["global_step"])
-    else:
-        if resume:
-            log.warning("--resume: no %s in %s; starting a new run", LAST, out_dir)
-        seed_everything(run.seed + dist.rank)
-        task.prepare()
-        if run.init_from and dist.is_main:  # epoch 0: the starting weights, measured like every later epoch
-            unwrap(task.model).eval()
-            with torch.no_grad():
-                last_val = task.validate()
-            writer.write(
-                {
-                    "split": "val",
-                    "epoch": 0,
-                    "step": 0,
-                    "init_from": run.init_from,
-                    **{k: _round(v) for k, v in last_val.items()},
-                }
-            )
-            log.info(
-                "epoch 0 (%s): %s",
-                run.init_from,
-                ", ".join(f"{k}={_round(v)}" for k, v in last_val.items() if not isinstance(v, dict)),
-            )
-    if dist.is_main:
-        (out_dir / CONFIG_JSON).write_text(cfg.to_json() + "\n", encoding="utf-8")
-    ema = WeightEMA(unwrap(task.model), run.ema_decay) if run.ema_decay > 0 else None
-    if ema is not None and saved_ema:
-        ema.load_state_dict(saved_ema)
 
-    def averaged():
+class _Run:
+    """One call of ``fit``: the run's state, its checkpoints and metrics file, and the loop's pieces."""
+
+    def __init__(self, task: Task, out_dir: Path, max_minutes: float | None) -> None:
+        self.task, self.cfg, self.run, self.dist = task, task.config, task.config.run, task.dist
+        self.out_dir = Path(out_dir)
+        self.last_path = self.out_dir / LAST
+        self.budget_s = 60.0 * (max_minutes if max_minutes is not None else self.run.max_minutes)
+        self.t_start = time.time()
+        self.writer = MetricsWriter(self.out_dir / METRICS_JSONL, enabled=self.dist.is_main)
+        self.steps_per_epoch = _steps_per_epoch(task)
+        self.total_steps = self.steps_per_epoch * self.run.epochs
+        self.warmup = int(round(self.cfg.optim.warmup_epochs * self.steps_per_epoch))
+        self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in task.optimizers]
+        self.state = RunState()
+        self.last_val: dict[str, float] = {}
+        self.ema: WeightEMA | None = None
+        self.last_ckpt_time = time.time()
+
+    # -- start ---------------------------------------------------------------------------------------------------
+    def start(self, resume: bool) -> None:
+        """Restore ``last.pt`` (``resume``) or start fresh (seed, ``task.prepare``, epoch-0 validation of
+        ``run.init_from``); write config.json; set up the weight EMA."""
+        task, run = self.task, self.run
+        saved_ema = None
+        if resume and self.last_path.exists():
+            ckpt = load_checkpoint(self.last_path, map_location="cpu")
+            _restore(task, ckpt, self.state)
+            saved_ema = ckpt["extra"].get("ema")
+            self.last_val = dict(ckpt.get("metrics", {}))
+            self.event("resume")
+            log.info("resumed %s at epoch %d step %d", self.out_dir, self.state.epoch, self.state.global_step)
+        else:
+            if resume:
+                log.warning("--resume: no %s in %s; starting a new run", LAST, self.out_dir)
+            seed_everything(run.seed + self.dist.rank)
+            task.prepare()
+            if run.init_from and self.dist.is_main:  # epoch 0: the starting weights, measured like every later epoch
+                unwrap(task.model).eval()
+                with torch.no_grad():
+                    self.last_val = task.validate()
+                self.writer.write(
+                    {"split": "val", "epoch": 0, "step": 0, "init_from": run.init_from, **_rounded(self.last_val)}
+                )
+                log.info("epoch 0 (%s): %s", run.init_from, _summary_line(self.last_val))
+        if self.dist.is_main:
+            (self.out_dir / CONFIG_JSON).write_text(self.cfg.to_json() + "\n", encoding="utf-8")
+        self.ema = WeightEMA(unwrap(task.model), run.ema_decay) if run.ema_decay > 0 else None
+        if self.ema is not None and saved_ema:
+            self.ema.load_state_dict(saved_ema)
+        if self.state.finished and self.state.epoch < run.epochs:
+            # --resume with more --epochs extends a finished run; the schedule stretches to the new length.
+            log.info("extending the finished run %s from %d to %d epochs", self.out_dir, self.state.epoch, run.epochs)
+            self.state.finished = False
+            self.state.bad_epochs = 0
+
+    # -- bookkeeping ---------------------------------------------------------------------------------------------
+    def averaged(self):
         """The weights to validate and select: the EMA when there is one."""
-        return ema.swapped_in(unwrap(task.model)) if ema is not None else contextlib.nullcontext()
+        model = unwrap(self.task.model)
+        return self.ema.swapped_in(model) if self.ema is not None else contextlib.nullcontext()
 
-    if state["finished"] and state["epoch"] < run.epochs:
-        # --resume with more --epochs extends a finished run; the schedule stretches to the new length.
-        log.info("extending the finished run %s from %d to %d epochs", out_dir, state["epoch"], run.epochs)
-        state["finished"] = False
-        state["bad_epochs"] = 0
-    if state["finished"]:
-        writer.close()
-        return FitResult(
-            "finished",
-            state["epoch"],
-            state["global_step"],
-            state["best_metric"],
-            state["best_epoch"],
-            last_val,
-            out_dir,
-        )
-
-    def save(path: Path, metrics: dict[str, float]) -> None:
-        if not dist.is_main:
+    def save(self, path: Path) -> None:
+        if not self.dist.is_main:
             return
+        task = self.task
         extra = {
-            "train_state": dict(state),
+            "train_state": dataclasses.asdict(self.state),
             "optimizers": [opt.state_dict() for opt in task.optimizers],
             "aux_modules": {k: unwrap(m).state_dict() for k, m in task.aux_modules.items()},
             "rng": rng_state(),
-            "config": cfg.to_dict(),
+            "config": self.cfg.to_dict(),
             "task_state": task_state(task),
-            "ema": ema.state_dict() if ema is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
         save_checkpoint(
             path,
             unwrap(task.model),
-            metrics=metrics,
+            metrics=self.last_val,
             trained_on=task.trained_on,
-            preset=cfg.preset,
+            preset=self.cfg.preset,
             threshold=task.threshold,
             extra=extra,
         )
 
-    sampler = EpochSampler(n_items, run.seed, dist, limit=steps_per_epoch * run.batch_size)
-    status = "finished"
-    last_ckpt_time = time.time()
-    from tqdm.auto import tqdm
+    def event(self, name: str, **fields: Any) -> None:
+        self.writer.write(
+            {"split": "event", "event": name, "epoch": self.state.epoch, "step": self.state.global_step, **fields}
+        )
 
+    def result(self, status: str) -> FitResult:
+        st = self.state
+        return FitResult(status, st.epoch, st.global_step, st.best_metric, st.best_epoch, self.last_val, self.out_dir)
+
+    def should_stop(self, stop: _StopFlag) -> str | None:
+        """ "interrupted" (SIGTERM), "time_budget" or None; every rank agrees."""
+        over_budget = self.budget_s > 0 and time.time() - self.t_start > self.budget_s
+        requested = stop.requested
+        if self.dist.enabled:  # every rank must stop at the same step
+            flags = torch.tensor([int(requested), int(over_budget)], device=self.task.device)
+            torch_dist.all_reduce(flags, op=torch_dist.ReduceOp.MAX)
+            requested, over_budget = bool(flags[0]), bool(flags[1])
+        if requested:
+            return "interrupted"
+        return "time_budget" if over_budget else None
+
+    # -- one epoch -----------------------------------------------------------------------------------------------
+    def train_epoch(self, sampler: EpochSampler, stop: _StopFlag) -> str | None:
+        """Train the rest of the current epoch -> a stop status ("interrupted", "time_budget") or None when the
+        epoch ran to its end. Logs a train record every ``run.log_every`` steps; checkpoints every
+        ``run.checkpoint_minutes``."""
+        from tqdm.auto import tqdm
+
+        task, run, state = self.task, self.run, self.state
+        epoch = state.epoch
+        task.epoch = epoch
+        task.train_set.set_epoch(epoch)
+        sampler.set_epoch(epoch, state.step_in_epoch * run.batch_size)
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=state.step_in_epoch,
+            desc=f"{self.cfg.kind} epoch {epoch + 1}/{run.epochs}",
+            unit="step",
+            disable=not self.dist.is_main,
+            leave=False,
+            mininterval=1.0,
+            dynamic_ncols=True,
+        )
+        window = _LogWindow()
+        unwrap(task.model).train()
+        batches = iter(_loader(task, sampler))
+        status = None
+        while True:
+            t_wait = time.time()
+            batch = next(batches, None)
+            if batch is None:
+                break
+            window.data_s += time.time() - t_wait
+            self.set_learning_rates(state.global_step)
+            task.global_step = state.global_step
+            batch = {k: v.to(task.device, non_blocking=True) for k, v in batch.items()}
+            values = task.train_step(batch)
+            check_finite(values, epoch + 1, state.global_step)
+            if self.ema is not None:
+                self.ema.update(unwrap(task.model))
+            state.global_step += 1
+            state.step_in_epoch += 1
+            window.add(values)
+            bar.update(1)
+            if window.n >= run.log_every or state.step_in_epoch >= self.steps_per_epoch:
+                record = self.log_train(window, epoch)
+                bar.set_postfix(
+                    {k: f"{v:.4g}" for k, v in list(record["means"].items())[:3]}
+                    | {"img/s": f"{record['images_per_s']:.1f}"}
+                )
+                window = _LogWindow()
+            status = self.should_stop(stop)
+            if status is not None:
+                break
+            if (
+                run.checkpoint_minutes > 0
+                and time.time() - self.last_ckpt_time > 60 * run.checkpoint_minutes
+                and state.step_in_epoch < self.steps_per_epoch
+            ):
+                self.save(self.last_path)
+                self.last_ckpt_time = time.time()
+            if state.step_in_epoch >= self.steps_per_epoch:
+                break
+        bar.close()
+        return status
+
+    def set_learning_rates(self, step: int) -> None:
+        factor = lr_factor(step, self.total_steps, self.warmup, self.cfg.optim.min_lr_ratio)
+        for opt, lrs in zip(self.task.optimizers, self.base_lrs, strict=False):
+            for group, lr in zip(opt.param_groups, lrs, strict=False):
+                group["lr"] = lr * factor
+
+    def log_train(self, window: _LogWindow, epoch: int) -> dict[str, Any]:
+        """Write the window's mean train values (all ranks averaged) -> the record, plus its "means"."""
+        task, run = self.task, self.run
+        dt = max(time.time() - window.t0, 1e-9)
+        means = all_reduce_mean({k: v / window.n for k, v in window.sums.items()}, self.dist, task.device)
+        record = {
+            "split": "train",
+            "epoch": epoch + 1,
+            "step": self.state.global_step,
+            "lr": task.optimizers[0].param_groups[0]["lr"],
+            "images_per_s": round(window.n * run.batch_size * self.dist.world_size / dt, 2),
+            "data_wait_fraction": round(min(1.0, window.data_s / dt), 4),
+            "precision": task.precision,
+            "threads": torch.get_num_threads(),
+            **{k: round(v, 6) for k, v in means.items()},
+        }
+        self.writer.write(record)
+        return {**record, "means": means}
+
+    def end_epoch(self) -> str | None:
+        """Validate (EMA weights), select, early-stop, checkpoint -> "finished" / "early_stopped" when the run
+        is over, else None."""
+        task, run, state = self.task, self.run, self.state
+        epoch = state.epoch
+        unwrap(task.model).eval()
+        with torch.no_grad(), self.averaged():
+            self.last_val = task.validate() if self.dist.is_main else {}
+        state.epoch += 1
+        state.step_in_epoch = 0
+        improved = False
+        if self.dist.is_main:
+            metric = self.last_val.get(task.select_metric)
+            if metric is not None and math.isfinite(metric):
+                best = state.best_metric
+                better = best is None or (metric > best if task.select_mode == "max" else metric < best)
+                if better:
+                    state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch + 1, 0
+                    improved = True
+                else:
+                    state.bad_epochs += 1
+            self.writer.write(
+                {
+                    "split": "val",
+                    "epoch": epoch + 1,
+                    "step": state.global_step,
+                    "improved": improved,
+                    **_rounded(self.last_val),
+                }
+            )
+            log.info("epoch %d: %s", epoch + 1, _summary_line(self.last_val))
+        stop_early = run.patience > 0 and state.bad_epochs >= run.patience
+        status = None
+        if stop_early or state.epoch >= run.epochs:
+            state.finished = True
+            status = "early_stopped" if stop_early else "finished"
+        if improved:
+            with self.averaged():  # best.pt holds the weights that were validated (exported from there)
+                self.save(self.out_dir / BEST)
+        self.save(self.last_path)
+        self.last_ckpt_time = time.time()
+        if self.dist.enabled:
+            flag = torch.tensor([int(state.finished)], device=task.device)
+            torch_dist.broadcast(flag, 0)
+            state.finished = bool(flag.item())
+        return status if state.finished else None
+
+
+@dataclass
+class _LogWindow:
+    """Train values summed since the last train record."""
+
+    sums: dict[str, float] = dataclasses.field(default_factory=dict)
+    n: int = 0
+    t0: float = dataclasses.field(default_factory=time.time)
+    data_s: float = 0.0  # seconds spent waiting for batches
+
+    def add(self, values: Mapping[str, float]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v)
+        self.n += 1
+
+
+def _rounded(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _round(v) for k, v in values.items()}
+
+
+def _summary_line(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_round(v)}" for k, v in values.items() if not isinstance(v, dict))
+
+
+def fit(task: Task, out_dir: Path, resume: bool = False, max_minutes: float | None = None) -> FitResult:
+    """Train ``task`` into ``out_dir`` (see module docstring). ``max_minutes`` overrides ``run.max_minutes``."""
+    out_dir = Path(out_dir)
+    if task.dist.is_main:
+        if (out_dir / LAST).exists() and not resume:
+            raise UserError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
+        out_dir.mkdir(parents=True, exist_ok=True)
+    if task.dist.enabled:
+        torch_dist.barrier()
+    run = _Run(task, out_dir, max_minutes)
+    run.start(resume)
+    state = run.state
+    if state.finished:
+        run.writer.close()
+        return run.result("finished")
+    sampler = EpochSampler(len(task.train_set), run.run.seed, task.dist, limit=run.steps_per_epoch * run.run.batch_size)
+    status = "finished"
     with _StopFlag() as stop:
         try:
-            while state["epoch"] < run.epochs:
-                epoch = state["epoch"]
-                task.epoch = epoch
-                task.train_set.set_epoch(epoch)
-                start = state["step_in_epoch"]
-                sampler.set_epoch(epoch, start * run.batch_size)
-                bar = tqdm(
-                    total=steps_per_epoch,
-                    initial=start,
-                    desc=f"{cfg.kind} epoch {epoch + 1}/{run.epochs}",
-                    unit="step",
-                    disable=not dist.is_main,
-                    leave=False,
-                    mininterval=1.0,
-                    dynamic_ncols=True,
-                )
-                window: dict[str, float] = {}
-                window_n = 0
-                window_t = time.time()
-                unwrap(task.model).train()
-                batches = iter(_loader(task, sampler))
-                data_s = 0.0
-                while True:
-                    t_wait = time.time()
-                    batch = next(batches, None)
-                    if batch is None:
-                        break
-                    data_s += time.time() - t_wait
-                    step = state["global_step"]
-                    factor = lr_factor(step, total_steps, warmup, cfg.optim.min_lr_ratio)
-                    for opt, lrs in zip(task.optimizers, base_lrs, strict=False):
-                        for group, lr in zip(opt.param_groups, lrs, strict=False):
-                            group["lr"] = lr * factor
-                    task.global_step = step
-                    batch = {k: v.to(task.device, non_blocking=True) for k, v in batch.items()}
-                    values = task.train_step(batch)
-                    check_finite(values, epoch + 1, step)
-                    if ema is not None:
-                        ema.update(unwrap(task.model))
-                    state["global_step"] += 1
-                    state["step_in_epoch"] += 1
-                    for k, v in values.items():
-                        window[k] = window.get(k, 0.0) + float(v)
-                    window_n += 1
-                    bar.update(1)
-                    if window_n >= run.log_every or state["step_in_epoch"] >= steps_per_epoch:
-                        dt = max(time.time() - window_t, 1e-9)
-                        means = all_reduce_mean({k: v / window_n for k, v in window.items()}, dist, task.device)
-                        record = {
-                            "split": "train",
-                            "epoch": epoch + 1,
-                            "step": state["global_step"],
-                            "lr": task.optimizers[0].param_groups[0]["lr"],
-                            "images_per_s": round(window_n * run.batch_size * dist.world_size / dt, 2),
-                            "data_wait_fraction": round(min(1.0, data_s / dt), 4),
-                            "precision": task.precision,
-                            "threads": torch.get_num_threads(),
-                            **{k: round(v, 6) for k, v in means.items()},
-                        }
-                        writer.write(record)
-                        bar.set_postfix(
-                            {k: f"{v:.4g}" for k, v in list(means.items())[:3]}
-                            | {"img/s": f"{record['images_per_s']:.1f}"}
-                        )
-                        window, window_n, window_t, data_s = {}, 0, time.time(), 0.0
-                    over_budget = budget_s > 0 and time.time() - t_start > budget_s
-                    requested = stop.requested
-                    if dist.enabled:  # every rank must stop at the same step
-                        flags = torch.tensor([int(requested), int(over_budget)], device=task.device)
-                        torch_dist.all_reduce(flags, op=torch_dist.ReduceOp.MAX)
-                        requested, over_budget = bool(flags[0]), bool(flags[1])
-                    if requested or over_budget:
-                        status = "interrupted" if requested else "time_budget"
-                        break
-                    if (
-                        run.checkpoint_minutes > 0
-                        and time.time() - last_ckpt_time > 60 * run.checkpoint_minutes
-                        and state["step_in_epoch"] < steps_per_epoch
-                    ):
-                        save(last_path, last_val)
-                        last_ckpt_time = time.time()
-                    if state["step_in_epoch"] >= steps_per_epoch:
-                        break
-                bar.close()
-                if status in ("interrupted", "time_budget"):
+            while state.epoch < run.run.epochs:
+                stopped = run.train_epoch(sampler, stop)
+                if stopped is not None:
+                    status = stopped
                     break
-                # End of epoch: validate, select, early-stop.
-                unwrap(task.model).eval()
-                with torch.no_grad(), averaged():
-                    last_val = task.validate() if dist.is_main else {}
-                state["epoch"] += 1
-                state["step_in_epoch"] = 0
-                improved = False
-                if dist.is_main:
-                    metric = last_val.get(task.select_metric)
-                    if metric is not None and math.isfinite(metric):
-                        best = state["best_metric"]
-                        better = best is None or (metric > best if task.select_mode == "max" else metric < best)
-                        if better:
-                            state["best_metric"], state["best_epoch"], state["bad_epochs"] = metric, epoch + 1, 0
-                            improved = True
-                        else:
-                            state["bad_epochs"] += 1
-                    writer.write(
-                        {
-                            "split": "val",
-                            "epoch": epoch + 1,
-                            "step": state["global_step"],
-                            "improved": improved,
-                            **{k: _round(v) for k, v in last_val.items()},
-                        }
-                    )
-                    log.info(
-                        "epoch %d: %s",
-                        epoch + 1,
-                        ", ".join(f"{k}={_round(v)}" for k, v in last_val.items() if not isinstance(v, dict)),
-                    )
-                stop_early = run.patience > 0 and state["bad_epochs"] >= run.patience
-                if stop_early or state["epoch"] >= run.epochs:
-                    state["finished"] = True
-                    status = "early_stopped" if stop_early else "finished"
-                if improved:
-                    with averaged():  # best.pt holds the weights that were validated (exported from there)
-                        save(out_dir / BEST, last_val)
-                save(last_path, last_val)
-                last_ckpt_time = time.time()
-                if dist.enabled:
-                    flag = torch.tensor([int(state["finished"])], device=task.device)
-                    torch_dist.broadcast(flag, 0)
-                    state["finished"] = bool(flag.item())
-                if state["finished"]:
+                ended = run.end_epoch()
+                if ended is not None:
+                    status = ended
                     break
         except KeyboardInterrupt:
-            status = "interrupted"
-            save(last_path, last_val)
-            writer.write({"split": "event", "event": status, "epoch": state["epoch"], "step": state["global_step"]})
-            writer.close()
+            run.save(run.last_path)
+            run.event("interrupted")
+            run.writer.close()
             raise
     if status in ("interrupted", "time_budget"):
-        save(last_path, last_val)
-    if dist.is_main and not (out_dir / BEST).exists() and state["finished"]:
-        with averaged():
-            save(out_dir / BEST, last_val)  # no valid selection metric: the last model is the best we have
-    writer.write(
-        {
-            "split": "event",
-            "event": status,
-            "epoch": state["epoch"],
-            "step": state["global_step"],
-            "best_metric": state["best_metric"],
-            "best_epoch": state["best_epoch"],
-            "seconds": round(time.time() - t_start, 1),
-        }
+        run.save(run.last_path)
+    if task.dist.is_main and not (out_dir / BEST).exists() and state.finished:
+        with run.averaged():
+            run.save(out_dir / BEST)  # no valid selection metric: the last model is the best we have
+    run.event(
+        status,
+        best_metric=state.best_metric,
+        best_epoch=state.best_epoch,
+        seconds=round(time.time() - run.t_start, 1),
     )
-    writer.close()
-    return FitResult(
-        status, state["epoch"], state["global_step"], state["best_metric"], state["best_epoch"], last_val, out_dir
-    )
+    run.writer.close()
+    return run.result(status)
 
 
 def _round(value: Any) -> Any:
@@ -788,7 +850,7 @@ def task_state(task: Task) -> dict[str, Any]:
     return getter() if getter else {}
 
 
-def _restore(task: Task, ckpt: dict[str, Any], state: dict[str, Any]) -> None:
+def _restore(task: Task, ckpt: dict[str, Any], state: RunState) -> None:
     model = unwrap(task.model)
     model.load_state_dict(ckpt["state_dict"], strict=True)
     extra = ckpt.get("extra", {})
@@ -797,7 +859,7 @@ def _restore(task: Task, ckpt: dict[str, Any], state: dict[str, Any]) -> None:
     for name, sd in extra.get("aux_modules", {}).items():
         if name in task.aux_modules:
             unwrap(task.aux_modules[name]).load_state_dict(sd)
-    state.update(extra.get("train_state", {}))
+    state.update(extra.get("train_state", {}))  # a RunState
     if "rng" in extra:
         set_rng_state(extra["rng"])
     setter = getattr(task, "set_state", None)
