@@ -187,6 +187,202 @@ def pasted_condition(
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class _Evaluation:
+    """One ``evaluate`` call: the inputs, and the pipeline outputs that later measurements reuse."""
+
+    def __init__(
+        self,
+        pipeline: FramePipeline,
+        data: EvalData,
+        settings: EvalSettings,
+        baselines: Sequence[Baseline],
+        say: Callable[[str], None],
+    ) -> None:
+        self.pipeline, self.data, self.settings, self.baselines, self.say = pipeline, data, settings, baselines, say
+        self.seed, self.grid, self.batch = settings.seed, pipeline.models.patch_grid, settings.batch_size
+        self.faces, self.labels = data.faces, data.labels
+        # (condition, mode) -> probs (N, 7) of the shipped FER net, kept for the ablation table
+        self.reuse: dict[tuple[str, str], np.ndarray] = {}
+        self.pasted_faces = data.faces  # the "all kinds" pasted faces once measured
+
+    def run(self, faces: Faces, **kwargs: Any) -> dict[str, np.ndarray]:
+        return through_pipeline(self.pipeline, faces, self.batch, **kwargs)
+
+    def accuracy_of(self, probs: np.ndarray) -> dict[str, Any]:
+        return _summary(classification_metrics(self.labels, np.asarray(probs).argmax(axis=1)))
+
+    def baseline_accuracies(self, faces: Faces) -> dict[str, Any]:
+        return {
+            b.name: _summary(classification_metrics(self.labels, predict_baseline(b, faces, self.batch)))
+            for b in self.baselines
+        }
+
+    def meta(self, variants: Sequence[str]) -> dict[str, Any]:
+        settings, data = self.settings, self.data
+        return {
+            "seed": self.seed,
+            "n_faces": int(len(self.faces)),
+            "n_utkface": int(len(data.utk_faces)),
+            "face_size": self.pipeline.face_size,
+            "patch_grid": self.grid,
+            "latent_dim": self.pipeline.models.latent_dim,
+            "threshold": self.pipeline.mask_threshold,
+            "seen_kinds": list(data.seen.kinds),
+            "heldout_kinds": list(data.heldout.kinds),
+            "baselines": [b.name for b in self.baselines],
+            "variants": sorted(variants),
+            "settings": {
+                "proportions": list(settings.proportions),
+                "fill": settings.fill,
+                "curve_images": settings.curve_images,
+                "pasted_coverage": settings.pasted_coverage,
+                "irregular_coverage": list(settings.irregular_coverage),
+            },
+            **data.description,
+        }
+
+    def clean(self) -> dict[str, Any]:
+        """Accuracy on the clean faces, with and without reconstruction, and the baselines'."""
+        self.say("clean faces")
+        self.clean_full = self.run(self.faces)
+        self.clean_direct = self.run(self.faces, use_reconstruction=False)
+        self.reuse["clean", "full"] = self.clean_full["probs"]
+        self.reuse["clean", "no_reconstruction"] = self.clean_direct["probs"]
+        return {
+            "pipeline": self.accuracy_of(self.clean_full["probs"]),
+            "no_reconstruction": self.accuracy_of(self.clean_direct["probs"]),
+            "flagged_patch_fraction": float(self.clean_full["mask"].mean()) if len(self.faces) else float("nan"),
+            "baselines": self.baseline_accuracies(self.faces),
+        }
+
+    def curves(self, cam_fn: Callable[[Faces], np.ndarray] | None) -> dict[str, Any]:
+        """Figure 1: accuracy against the proportion of random / Grad-CAM patches filled. Uses the first
+        ``curve_images`` faces (a fixed random subset already); p = 0 reuses the clean runs (``clean`` first)."""
+        settings, s, g = self.settings, self.seed, self.grid
+        nc = len(self.faces) if settings.curve_images <= 0 else min(settings.curve_images, len(self.faces))
+        cfaces, clabels = self.faces[:nc], self.labels[:nc]
+        cams = cam_fn(cfaces) if cam_fn is not None else self.clean_direct["cam"][:nc]
+        base_clean = {b.name: predict_baseline(b, cfaces, self.batch) for b in self.baselines}
+
+        def acc(pred: np.ndarray) -> float:
+            return float((pred == clabels).mean()) if nc else float("nan")
+
+        curves: dict[str, Any] = {}
+        for tag, kind in ((1, "random"), (2, "gradcam")):
+            self.say(f"{kind} patch occlusion")
+            rows: dict[str, list[float]] = {"pipeline": [], "no_reconstruction": [], "oracle": []}
+            rows.update({b.name: [] for b in self.baselines})
+            for p in settings.proportions:
+                if p <= 0:
+                    rows["pipeline"].append(acc(self.clean_full["probs"][:nc].argmax(1)))
+                    rows["no_reconstruction"].append(acc(self.clean_direct["probs"][:nc].argmax(1)))
+                    rows["oracle"].append(rows["no_reconstruction"][-1])  # an empty mask changes nothing
+                    for b in self.baselines:
+                        rows[b.name].append(acc(base_clean[b.name]))
+                    continue
+                key = tag * 100 + int(round(p * 100))
+                if not nc:
+                    masks = np.zeros((0, g, g), np.float32)
+                elif kind == "random":
+                    masks = np.stack([random_patch_mask(g, p, _rng(s, key, i)) for i in range(nc)])
+                else:
+                    masks = np.stack([cam_patch_mask(c, g, p, _rng(s, key, i)) for i, c in enumerate(cams)])
+                occluded = occlude_patches(cfaces, masks, settings.fill, s, tag * 1000 + int(round(p * 100)))
+                for row, kwargs in (
+                    ("pipeline", {}),
+                    ("no_reconstruction", {"use_reconstruction": False}),
+                    ("oracle", {"mask": masks}),
+                ):
+                    rows[row].append(acc(self.run(occluded, **kwargs)["probs"].argmax(1)))
+                for b in self.baselines:
+                    rows[b.name].append(acc(predict_baseline(b, occluded, self.batch)))
+            curves[kind] = {"proportions": list(settings.proportions), "accuracy": rows, "n": int(nc)}
+        return curves
+
+    def pasted(self, clean_flagged_fraction: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        """About 25 % of the face covered by pasted cut-outs (all, seen, held-out kinds) -> (accuracy section,
+        detection section (Table 1))."""
+        data, settings = self.data, self.settings
+        pasted: dict[str, Any] = {}
+        detection: dict[str, Any] = {}
+        all_bank = OccluderBank(list(data.seen) + list(data.heldout))
+        conditions = [("all", all_bank), ("seen", data.seen), ("heldout", data.heldout)]
+        for tag, (name, bank) in enumerate(conditions, start=10):
+            if not len(bank):
+                continue
+            self.say(f"pasted cut-outs ({name} kinds)")
+            occluded, cov = pasted_condition(
+                self.faces, bank, data.layout, settings.pasted_coverage, self.grid, self.seed, tag
+            )
+            truth = (cov >= POSITIVE - 1e-6).astype(np.float32)
+            full = self.run(occluded)
+            direct = self.run(occluded, use_reconstruction=False)
+            if name == "all":
+                self.pasted_faces = occluded
+                self.reuse["pasted", "full"], self.reuse["pasted", "no_reconstruction"] = full["probs"], direct["probs"]
+            pasted[name] = {
+                "coverage_mean": float(cov.mean()) if len(cov) else float("nan"),
+                "occluded_patch_fraction": float(truth.mean()) if len(truth) else float("nan"),
+                "pipeline": self.accuracy_of(full["probs"]),
+                "no_reconstruction": self.accuracy_of(direct["probs"]),
+                "oracle": self.accuracy_of(self.run(occluded, mask=truth)["probs"]),
+                "baselines": self.baseline_accuracies(occluded),
+            }
+            if name != "all":
+                detection[name] = detection_metrics(full["scores"], cov, threshold=self.pipeline.mask_threshold)
+        detection["clean_flagged_fraction"] = clean_flagged_fraction
+        return pasted, detection
+
+    def reconstruction(self) -> dict[str, Any]:
+        """Table 8: PSNR / SSIM under irregular masks on held-out UTKFace (every patch a stroke touches masked)."""
+        self.say("reconstruction (irregular masks, held-out UTKFace)")
+        utk, s = self.data.utk_faces, self.seed
+        if not len(utk):
+            return {"n": 0}
+        size = utk.shape[1]
+        coverage = self.settings.irregular_coverage
+        alphas = np.stack([irregular_mask(size, _rng(s, 50, i), coverage) for i in range(len(utk))])
+        masks = (patch_coverage(alphas, self.grid) > 0).astype(np.float32)
+        occluded = np.stack(
+            [fill_pixels(f, a, _rng(s, 51, i), "noise") for i, (f, a) in enumerate(zip(utk, alphas, strict=True))]
+        )
+        recs = self.run(occluded, mask=masks)["reconstruction"]
+        p, q = psnr(recs, utk), ssim(recs, utk)
+        # The inpainting protocol of the paper's Table 8: known pixels kept, the stroke pixels from the model.
+        a = alphas[..., None]
+        composite = np.clip(utk * (1 - a) + recs * a, 0, 255).round().astype(np.uint8)
+        pc, qc = psnr(composite, utk), ssim(composite, utk)
+        return {
+            "n": int(len(utk)),
+            "psnr": float(p.mean()),
+            "ssim": float(q.mean()),
+            "psnr_pixel": float(pc.mean()),
+            "ssim_pixel": float(qc.mean()),
+            "pixel_coverage": float(alphas.mean()),
+            "masked_patch_fraction": float(masks.mean()),
+            "psnr_occluded_input": float(psnr(occluded, utk).mean()),
+        }
+
+    def ablation(self, variants: dict[str, Callable[..., Any]]) -> list[dict[str, Any]]:
+        """Table 10: clean and pasted accuracy with / without reconstruction, per FER net (``pasted`` first)."""
+        self.say("ablation")
+        rows = []
+        for name, fn in {"shipped FER net": None, **variants}.items():
+            variant = self.pipeline if fn is None else with_expression(self.pipeline, fn)
+            for mode in ("full", "no_reconstruction"):
+                row: dict[str, Any] = {"expression": name, "reconstruction": mode == "full"}
+                for condition, inputs in (("clean", self.faces), ("pasted", self.pasted_faces)):
+                    probs = self.reuse.get((condition, mode)) if fn is None else None
+                    if probs is None:
+                        probs = through_pipeline(variant, inputs, self.batch, use_reconstruction=mode == "full")[
+                            "probs"
+                        ]
+                    correct = probs.argmax(1) == self.labels
+                    row[f"{condition}_accuracy"] = float(correct.mean()) if len(self.faces) else float("nan")
+                rows.append(row)
+        return rows
+
+
 def evaluate(
     pipeline: FramePipeline,
     data: EvalData,
@@ -198,181 +394,14 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run every measurement (see module docstring) -> a JSON-serialisable report dict."""
     t0 = time.time()
-    say = progress or (lambda msg: log.info("%s", msg))
-    s, g, bs = settings.seed, pipeline.models.patch_grid, settings.batch_size
-    faces, labels = data.faces, data.labels
-    report: dict[str, Any] = {
-        "meta": {
-            "seed": s,
-            "n_faces": int(len(faces)),
-            "n_utkface": int(len(data.utk_faces)),
-            "face_size": pipeline.face_size,
-            "patch_grid": g,
-            "latent_dim": pipeline.models.latent_dim,
-            "threshold": pipeline.mask_threshold,
-            "seen_kinds": list(data.seen.kinds),
-            "heldout_kinds": list(data.heldout.kinds),
-            "baselines": [b.name for b in baselines],
-            "variants": sorted(variants or {}),
-            "settings": {
-                "proportions": list(settings.proportions),
-                "fill": settings.fill,
-                "curve_images": settings.curve_images,
-                "pasted_coverage": settings.pasted_coverage,
-                "irregular_coverage": list(settings.irregular_coverage),
-            },
-            **data.description,
-        }
-    }
-
-    def accuracy_of(probs: np.ndarray) -> dict[str, Any]:
-        return _summary(classification_metrics(labels, np.asarray(probs).argmax(axis=1)))
-
-    # -- clean ------------------------------------------------------------------------------------------------
-    say("clean faces")
-    clean_full = through_pipeline(pipeline, faces, bs)
-    clean_direct = through_pipeline(pipeline, faces, bs, use_reconstruction=False)
-    clean: dict[str, Any] = {
-        "pipeline": accuracy_of(clean_full["probs"]),
-        "no_reconstruction": accuracy_of(clean_direct["probs"]),
-        "flagged_patch_fraction": float(clean_full["mask"].mean()) if len(faces) else float("nan"),
-        "baselines": {},
-    }
-    for b in baselines:
-        clean["baselines"][b.name] = _summary(classification_metrics(labels, predict_baseline(b, faces, bs)))
-    report["clean"] = clean
-
-    # -- Figure 1: random and Grad-CAM patch occlusion ------------------------------------------------------------
-    # The curves use the first ``curve_images`` faces (a fixed random subset already); p = 0 reuses the clean runs.
-    nc = len(faces) if settings.curve_images <= 0 else min(settings.curve_images, len(faces))
-    cfaces, clabels = faces[:nc], labels[:nc]
-    cams = cam_fn(cfaces) if cam_fn is not None else clean_direct["cam"][:nc]
-    base_clean = {b.name: predict_baseline(b, cfaces, bs) for b in baselines}
-
-    def acc(pred: np.ndarray) -> float:
-        return float((pred == clabels).mean()) if nc else float("nan")
-
-    curves: dict[str, Any] = {}
-    for tag, kind in ((1, "random"), (2, "gradcam")):
-        say(f"{kind} patch occlusion")
-        rows: dict[str, list[float]] = {"pipeline": [], "no_reconstruction": [], "oracle": []}
-        rows.update({b.name: [] for b in baselines})
-        for p in settings.proportions:
-            if p <= 0:
-                rows["pipeline"].append(acc(clean_full["probs"][:nc].argmax(1)))
-                rows["no_reconstruction"].append(acc(clean_direct["probs"][:nc].argmax(1)))
-                rows["oracle"].append(rows["no_reconstruction"][-1])  # an empty mask changes nothing
-                for b in baselines:
-                    rows[b.name].append(acc(base_clean[b.name]))
-                continue
-            key = tag * 100 + int(round(p * 100))
-            if kind == "random":
-                masks = (
-                    np.stack([random_patch_mask(g, p, _rng(s, key, i)) for i in range(nc)])
-                    if nc
-                    else np.zeros((0, g, g), np.float32)
-                )
-            else:
-                masks = (
-                    np.stack([cam_patch_mask(c, g, p, _rng(s, key, i)) for i, c in enumerate(cams)])
-                    if nc
-                    else np.zeros((0, g, g), np.float32)
-                )
-            occluded = occlude_patches(cfaces, masks, settings.fill, s, tag * 1000 + int(round(p * 100)))
-            for row, kwargs in (
-                ("pipeline", {}),
-                ("no_reconstruction", {"use_reconstruction": False}),
-                ("oracle", {"mask": masks}),
-            ):
-                rows[row].append(acc(through_pipeline(pipeline, occluded, bs, **kwargs)["probs"].argmax(1)))
-            for b in baselines:
-                rows[b.name].append(acc(predict_baseline(b, occluded, bs)))
-        curves[kind] = {"proportions": list(settings.proportions), "accuracy": rows, "n": int(nc)}
-    report["curves"] = curves
-
-    # -- pasted cut-outs at ~25 % -------------------------------------------------------------------------------
-    pasted: dict[str, Any] = {}
-    detection: dict[str, Any] = {}
-    banks = [("seen", data.seen), ("heldout", data.heldout)]
-    all_bank = OccluderBank(list(data.seen) + list(data.heldout))
-    stash: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    reuse: dict[tuple[str, str], np.ndarray] = {
-        ("clean", "full"): clean_full["probs"],
-        ("clean", "no_reconstruction"): clean_direct["probs"],
-    }
-    for tag, (name, bank) in enumerate([("all", all_bank), *banks], start=10):
-        if not len(bank):
-            continue
-        say(f"pasted cut-outs ({name} kinds)")
-        occluded, cov = pasted_condition(faces, bank, data.layout, settings.pasted_coverage, g, s, tag)
-        stash[name] = (occluded, cov)
-        truth = (cov >= POSITIVE - 1e-6).astype(np.float32)
-        full = through_pipeline(pipeline, occluded, bs)
-        direct = through_pipeline(pipeline, occluded, bs, use_reconstruction=False)
-        if name == "all":
-            reuse["pasted", "full"], reuse["pasted", "no_reconstruction"] = full["probs"], direct["probs"]
-        entry: dict[str, Any] = {
-            "coverage_mean": float(cov.mean()) if len(cov) else float("nan"),
-            "occluded_patch_fraction": float(truth.mean()) if len(truth) else float("nan"),
-            "pipeline": accuracy_of(full["probs"]),
-            "no_reconstruction": accuracy_of(direct["probs"]),
-            "oracle": accuracy_of(through_pipeline(pipeline, occluded, bs, mask=truth)["probs"]),
-            "baselines": {
-                b.name: _summary(classification_metrics(labels, predict_baseline(b, occluded, bs))) for b in baselines
-            },
-        }
-        pasted[name] = entry
-        if name != "all":
-            detection[name] = detection_metrics(full["scores"], cov, threshold=pipeline.mask_threshold)
-    detection["clean_flagged_fraction"] = clean["flagged_patch_fraction"]
-    report["pasted"] = pasted
-    report["detection"] = detection
-
-    # -- Table 8: reconstruction under irregular masks ------------------------------------------------------------
-    say("reconstruction (irregular masks, held-out UTKFace)")
-    utk = data.utk_faces
-    if len(utk):
-        size = utk.shape[1]
-        alphas = np.stack([irregular_mask(size, _rng(s, 50, i), settings.irregular_coverage) for i in range(len(utk))])
-        masks = (patch_coverage(alphas, g) > 0).astype(np.float32)
-        occluded = np.stack(
-            [fill_pixels(f, a, _rng(s, 51, i), "noise") for i, (f, a) in enumerate(zip(utk, alphas, strict=True))]
-        )
-        recs = through_pipeline(pipeline, occluded, bs, mask=masks)["reconstruction"]
-        p, q = psnr(recs, utk), ssim(recs, utk)
-        # The inpainting protocol of the paper's Table 8: known pixels kept, the stroke pixels from the model.
-        a = alphas[..., None]
-        composite = np.clip(utk * (1 - a) + recs * a, 0, 255).round().astype(np.uint8)
-        pc, qc = psnr(composite, utk), ssim(composite, utk)
-        report["reconstruction"] = {
-            "n": int(len(utk)),
-            "psnr": float(p.mean()),
-            "ssim": float(q.mean()),
-            "psnr_pixel": float(pc.mean()),
-            "ssim_pixel": float(qc.mean()),
-            "pixel_coverage": float(alphas.mean()),
-            "masked_patch_fraction": float(masks.mean()),
-            "psnr_occluded_input": float(psnr(occluded, utk).mean()),
-        }
-    else:
-        report["reconstruction"] = {"n": 0}
-
-    # -- Table 10: ablation ------------------------------------------------------------------------------------
-    say("ablation")
-    fers = {"shipped FER net": None, **(variants or {})}
-    ablation = []
-    pasted_faces = stash.get("all", (faces, None))[0]
-    for name, fn in fers.items():
-        variant = pipeline if fn is None else with_expression(pipeline, fn)
-        for mode in ("full", "no_reconstruction"):
-            row: dict[str, Any] = {"expression": name, "reconstruction": mode == "full"}
-            for condition, inputs in (("clean", faces), ("pasted", pasted_faces)):
-                probs = reuse.get((condition, mode)) if fn is None else None
-                if probs is None:
-                    probs = through_pipeline(variant, inputs, bs, use_reconstruction=mode == "full")["probs"]
-                row[f"{condition}_accuracy"] = float((probs.argmax(1) == labels).mean()) if len(faces) else float("nan")
-            ablation.append(row)
-    report["ablation"] = ablation
+    variants = variants or {}
+    ev = _Evaluation(pipeline, data, settings, baselines, progress or (lambda msg: log.info("%s", msg)))
+    report: dict[str, Any] = {"meta": ev.meta(list(variants))}
+    report["clean"] = ev.clean()
+    report["curves"] = ev.curves(cam_fn)
+    report["pasted"], report["detection"] = ev.pasted(report["clean"]["flagged_patch_fraction"])
+    report["reconstruction"] = ev.reconstruction()
+    report["ablation"] = ev.ablation(variants)
     report["meta"]["seconds"] = round(time.time() - t0, 1)
     return report
 
