@@ -174,32 +174,14 @@ class AppController(QObject):
         self._factory = pipeline_factory
         self._pace = pace
         self.stored: StoredSettings = settings.load()
-        toggles = dict(TOGGLE_DEFAULTS)
-        if self.stored.toggles is None:
-            toggles.update(
-                grid=config.render.grid,
-                reconstruction=config.render.reconstruction,
-                cam=config.render.cam,
-                bars=config.render.bars,
-                smoothing=config.pipeline.smoothing or TOGGLE_DEFAULTS["smoothing"],
-            )
-        else:
-            toggles.update(self.stored.toggles)
-        self.toggles = toggles
-        # defaults < TOML (in ``config``) < saved settings < command-line flags
-        saved = {"sensitivity": self.stored.sensitivity, "smoothing": toggles["smoothing"]}
-        try:
-            self.pipeline_config: PipelineConfig = layered(config.pipeline, saved, pipeline_flags)
-        except UserError as exc:  # e.g. a hand-edited settings file: the saved value is dropped, not the app
-            log.warning("ignoring a saved setting: %s", exc)
-            self.stored.sensitivity = None
-            self.pipeline_config = layered(config.pipeline, {"smoothing": toggles["smoothing"]}, pipeline_flags)
+        self.toggles = self._initial_toggles(config)
+        self.pipeline_config: PipelineConfig = self._initial_pipeline_config(config, pipeline_flags)
         self.render_options: RenderOptions = replace(
             config.render,
-            grid=toggles["grid"],
-            reconstruction=toggles["reconstruction"],
-            cam=toggles["cam"],
-            bars=toggles["bars"],
+            grid=self.toggles["grid"],
+            reconstruction=self.toggles["reconstruction"],
+            cam=self.toggles["cam"],
+            bars=self.toggles["bars"],
             fps=False,  # the status bar shows the rates
         )
         self._overlay = OverlayState(self.render_options)
@@ -244,6 +226,31 @@ class AppController(QObject):
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(500)
         self._status_timer.timeout.connect(self._emit_status)
+
+    def _initial_toggles(self, config: AppConfig) -> dict[str, bool]:
+        """The overlay and smoothing check boxes: the saved ones, else the config's."""
+        toggles = dict(TOGGLE_DEFAULTS)
+        if self.stored.toggles is None:
+            toggles.update(
+                grid=config.render.grid,
+                reconstruction=config.render.reconstruction,
+                cam=config.render.cam,
+                bars=config.render.bars,
+                smoothing=config.pipeline.smoothing or TOGGLE_DEFAULTS["smoothing"],
+            )
+        else:
+            toggles.update(self.stored.toggles)
+        return toggles
+
+    def _initial_pipeline_config(self, config: AppConfig, flags: Mapping[str, Any] | None) -> PipelineConfig:
+        """defaults < TOML (in ``config``) < saved settings < command-line flags (``config.layered``)."""
+        saved = {"sensitivity": self.stored.sensitivity, "smoothing": self.toggles["smoothing"]}
+        try:
+            return layered(config.pipeline, saved, flags)
+        except UserError as exc:  # e.g. a hand-edited settings file: the saved value is dropped, not the app
+            log.warning("ignoring a saved setting: %s", exc)
+            self.stored.sensitivity = None
+            return layered(config.pipeline, {"smoothing": self.toggles["smoothing"]}, flags)
 
     # ------------------------------------------------------------------------------------ lifecycle
     def start(self, source: str | None = None, record_dir: Path | None = None) -> None:

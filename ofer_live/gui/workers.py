@@ -359,47 +359,24 @@ class CaptureWorker(QThread):
                     log.warning("closing %s failed", spec, exc_info=True)
 
     def _loop(self, source: Any, spec: str, pending: Any, fps: float, live: bool) -> Any:
-        index = 0
-        time_offset = 0.0  # added to source time when a file loops
-        last_source_time = 0.0
-        live_clock = 0.0  # pause-aware seconds for cameras
-        live_last: float | None = None
-        pace_origin: tuple[float, float] | None = None
-        frames_this_pass = 0
+        """Read, time-stamp and hand on frames until stopped -> the source still open (or None)."""
+        clock = _CaptureClock(fps=fps, live=live)
         while True:
-            with self._cond:
-                if self._stop:
-                    return source
-                if self._reanalyse:
-                    self._reanalyse = False
-                    if self._last is not None:
-                        self._mailbox.put(self._last)
-                paused, stepping = self._paused, False
-                if paused and self._steps > 0:
-                    self._steps -= 1
-                    stepping = True
+            control = self._take_control()
+            if control is None:
+                return source
+            paused, stepping = control
             if paused and not stepping:
-                pace_origin = None
-                live_last = None
-                if live:
-                    # Keep draining the camera so that resuming shows a fresh frame, not a stale buffer.
-                    frame = source.read()
-                    if frame is None:
-                        self._sleep(0.05)
-                else:
-                    with self._cond:
-                        if not self._stop and self._paused and self._steps == 0 and not self._reanalyse:
-                            self._cond.wait(timeout=0.5)
+                clock.pause()
+                self._idle_while_paused(source, live)
                 continue
-
             if pending is not None:
                 frame, pending = pending, None
             else:
                 frame = source.read()
             if frame is None:
+                source.close()
                 if live:
-                    source.close()
-                    source = None
                     got = self._reconnect(spec)
                     if got is None:
                         if not self._stopped():
@@ -412,64 +389,125 @@ class CaptureWorker(QThread):
                     source, pending = got
                     continue
                 # End of a file or of the demo clip: loop (a pass without a single frame is an error).
-                if frames_this_pass == 0:
+                if clock.frames_this_pass == 0:
                     raise InputError(f"{describe_source(spec)} has no readable frames")
-                frames_this_pass = 0
-                source.close()
                 source = None
                 source = self._opener(spec)
-                time_offset += last_source_time + 1.0 / fps
-                last_source_time = 0.0
-                pace_origin = None
+                clock.next_pass()
                 continue
+            stamped = self._timestamp(frame, clock, pace=self._pace and not stepping)
+            if stamped is None:
+                return source
+            self._publish(frame, *stamped, clock, live)
 
-            now = time.monotonic()
-            if live:
-                if live_last is not None:
-                    live_clock += now - live_last
-                live_last = now
-                t = live_clock
-            else:
-                source_time = float(getattr(frame, "time_s", 0.0))
-                last_source_time = source_time
-                t = time_offset + source_time
-                if self._pace and not stepping:
-                    if pace_origin is None:
-                        pace_origin = (now, t)
-                    delay = pace_origin[0] + (t - pace_origin[1]) - now
-                    if delay > 0:
-                        if self._sleep(delay):
-                            return source
-                        now = time.monotonic()
-                    elif delay < -0.5:  # far behind (slow machine, debugger): resynchronise
-                        pace_origin = (now, t)
+    def _take_control(self) -> tuple[bool, bool] | None:
+        """Apply a pending re-analysis; -> (paused, stepping this frame), or None when asked to stop."""
+        with self._cond:
+            if self._stop:
+                return None
+            if self._reanalyse:
+                self._reanalyse = False
+                if self._last is not None:
+                    self._mailbox.put(self._last)
+            paused, stepping = self._paused, False
+            if paused and self._steps > 0:
+                self._steps -= 1
+                stepping = True
+        return paused, stepping
 
-            image = frame.image if hasattr(frame, "image") else frame
-            captured = CapturedFrame(
-                index=index,
-                time_s=t,
-                image=image,
-                generation=self._generation,
-                captured_at=now,
-                source_index=int(getattr(frame, "index", -1)),
+    def _idle_while_paused(self, source: Any, live: bool) -> None:
+        if live:
+            # Keep draining the camera so that resuming shows a fresh frame, not a stale buffer.
+            if source.read() is None:
+                self._sleep(0.05)
+            return
+        with self._cond:
+            if not self._stop and self._paused and self._steps == 0 and not self._reanalyse:
+                self._cond.wait(timeout=0.5)
+
+    def _timestamp(self, frame: Any, clock: _CaptureClock, pace: bool) -> tuple[float, float] | None:
+        """-> (the frame's time on the output timeline, monotonic now); a file is paced to its own rate when
+        ``pace``. None when asked to stop while waiting."""
+        now = time.monotonic()
+        if clock.live:
+            return clock.live_time(now), now
+        t = clock.file_time(float(getattr(frame, "time_s", 0.0)))
+        if pace:
+            if clock.pace_origin is None:
+                clock.pace_origin = (now, t)
+            delay = clock.pace_origin[0] + (t - clock.pace_origin[1]) - now
+            if delay > 0:
+                if self._sleep(delay):
+                    return None
+                now = time.monotonic()
+            elif delay < -0.5:  # far behind (slow machine, debugger): resynchronise
+                clock.pace_origin = (now, t)
+        return t, now
+
+    def _publish(self, frame: Any, t: float, now: float, clock: _CaptureClock, live: bool) -> None:
+        """Hand the frame to inference (mailbox), the display and the recorder."""
+        image = frame.image if hasattr(frame, "image") else frame
+        captured = CapturedFrame(
+            index=clock.index,
+            time_s=t,
+            image=image,
+            generation=self._generation,
+            captured_at=now,
+            source_index=int(getattr(frame, "index", -1)),
+        )
+        clock.index += 1
+        clock.frames_this_pass += 1
+        self.frames_read = clock.index
+        self._last = captured
+        self._mailbox.put(captured)
+        if self._display.offer(captured):
+            self.frame_ready.emit()
+        recorder = self._recorder
+        if recorder is not None:
+            output = self._overlay.output_for(self._generation)
+            recorder.submit(
+                captured,
+                output.result if output else None,
+                self._overlay.options,
+                block=not live,
+                should_stop=self._stopped,
             )
-            index += 1
-            frames_this_pass += 1
-            self.frames_read = index
-            self._last = captured
-            self._mailbox.put(captured)
-            if self._display.offer(captured):
-                self.frame_ready.emit()
-            recorder = self._recorder
-            if recorder is not None:
-                output = self._overlay.output_for(self._generation)
-                recorder.submit(
-                    captured,
-                    output.result if output else None,
-                    self._overlay.options,
-                    block=not live,
-                    should_stop=self._stopped,
-                )
+
+
+@dataclass
+class _CaptureClock:
+    """The capture loop's timeline: frame count, pause-aware camera time, looping file time, pacing origin."""
+
+    fps: float
+    live: bool
+    index: int = 0
+    frames_this_pass: int = 0
+    time_offset: float = 0.0  # added to a file's own time stamps once it has looped
+    last_source_time: float = 0.0
+    live_clock: float = 0.0  # pause-aware seconds for cameras
+    live_last: float | None = None
+    pace_origin: tuple[float, float] | None = None  # (monotonic, timeline) pair that pacing counts from
+
+    def pause(self) -> None:
+        self.pace_origin = None
+        self.live_last = None
+
+    def next_pass(self) -> None:
+        """A file or the demo clip starts again: its time stamps continue after the last frame."""
+        self.frames_this_pass = 0
+        self.time_offset += self.last_source_time + 1.0 / self.fps
+        self.last_source_time = 0.0
+        self.pace_origin = None
+
+    def live_time(self, now: float) -> float:
+        if self.live_last is not None:
+            self.live_clock += now - self.live_last
+        self.live_last = now
+        return self.live_clock
+
+    def file_time(self, source_time: float) -> float:
+        self.last_source_time = source_time
+        return self.time_offset + source_time
 
 
 # ------------------------------------------------------------------------------------------- inference
