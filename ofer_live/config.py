@@ -37,6 +37,9 @@ def _check(obj: object, name: str, ok: bool, rule: str) -> None:
         raise UserError(f"{type(obj).__name__}.{name} {rule}, got {getattr(obj, name)!r}")
 
 
+PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """How the ONNX models are loaded and run."""
@@ -45,9 +48,13 @@ class RuntimeConfig:
     providers: tuple[str, ...] | None = None  # None = best available (CUDA if it really works, else CPU)
     intra_op_threads: int = 0  # 0 = onnxruntime's default
     verify_checksums: bool = True
+    # "int8": the detector's and the reconstructor's int8 variants where the models folder has them (MatMul weights
+    # quantised; see export/quantize.py); "fp32": the files as exported
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _check(self, "intra_op_threads", self.intra_op_threads >= 0, "must be 0 (onnxruntime's default) or more")
+        _check(self, "precision", self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,13 @@ EXPRESSION = "expression"
 MODEL_NAMES: tuple[str, ...] = (OCCLUSION, RECONSTRUCTOR, EXPRESSION)
 MODEL_FILES: dict[str, str] = {name: f"{name}.onnx" for name in MODEL_NAMES}
 
+
+def variant_file_name(file: str, precision: str) -> str:
+    """The file of a model's precision variant: ('occlusion.onnx', 'int8') -> 'occlusion.int8.onnx'."""
+    stem = file[: -len(".onnx")] if file.endswith(".onnx") else file
+    return f"{stem}.{precision}.onnx"
+
+
 # I/O tensor names.
 FACE = "face"
 MASK = "mask"

@@ -193,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
             "face_size": models.face_size,
             "patch_grid": models.patch_grid,
             "latent_dim": models.latent_dim,
+            "precision": models.precision,
         }
 
     stats = summarise(timings)
@@ -222,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"provider {provider}, intra-op threads {threads}, models {model_info['models_dir']} "
-        f"(S={model_info['face_size']}, G={model_info['patch_grid']}, D={model_info['latent_dim']})"
+        f"(S={model_info['face_size']}, G={model_info['patch_grid']}, D={model_info['latent_dim']}, "
+        f"{model_info['precision']})"
     )
     print()
     print(f"{'stage':<12} {'median ms':>10} {'p95 ms':>10} {'mean ms':>10}")

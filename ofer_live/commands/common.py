@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from ofer_live.config import AppConfig, layered, load_config, override
+from ofer_live.config import PRECISIONS, AppConfig, layered, load_config, override
 from ofer_live.errors import UserError
 
 
@@ -33,6 +33,13 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="intra-op threads per ONNX Runtime session (default: onnxruntime's choice)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="fp32: the models as exported; int8: the detector's and the reconstructor's int8 variants where the "
+        "models folder has them (faster on CPU; see the README's speed table) (default: fp32)",
     )
     parser.add_argument(
         "--sensitivity",
@@ -104,6 +111,7 @@ def config_from_args(args: argparse.Namespace, **pipeline_overrides: object) -> 
             "models_dir": getattr(args, "models", None),
             "providers": tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
             "intra_op_threads": getattr(args, "threads", None),
+            "precision": getattr(args, "precision", None),
         },
     )
     pipeline = layered(config.pipeline, pipeline_flags(args), pipeline_overrides)

@@ -22,10 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--runs",
         nargs="+",
         type=Path,
-        required=True,
+        default=[],
         metavar="RUN",
         help="training run folders (or checkpoint files); each holds one model's checkpoint "
-        "(best.pt, final.pt, last.pt or checkpoint.pt)",
+        "(best.pt, final.pt, last.pt or checkpoint.pt); may be left out with --int8",
+    )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write int8 variants of the detector and the reconstructor (MatMul weights quantised, "
+        "loaded with --precision int8) into --out and its manifest; without --runs, of the models already there",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("exported_models"), metavar="DIR", help="output folder (default: %(default)s)"
@@ -48,9 +54,24 @@ def run(args: argparse.Namespace) -> int:
     if args.opset < 17:
         raise UserError(f"--opset must be 17 or newer, got {args.opset}")
     require_train_extra("export")
-    from ofer_live.export.bundle import export_runs
-
+    if not args.runs and not args.int8:
+        raise UserError("give --runs (what to export), --int8 (quantise the models in --out), or both")
     out: Path = args.out
+    if args.runs:
+        _export(args, out)
+    if args.int8:
+        from ofer_live.export.quantize import QUANTIZED_MODELS, add_int8_variants
+
+        for name, entry in add_int8_variants(out, QUANTIZED_MODELS).items():
+            print(f"{name}: int8 variant -> {entry['file']}")
+        print(f"wrote {out / contracts.MANIFEST_NAME}")
+    return 0
+
+
+def _export(args: argparse.Namespace, out: Path) -> None:
+    from ofer_live.export.bundle import export_runs
+    from ofer_live.export.quantize import QUANTIZED_MODELS
+
     options = {}
     for item in args.options:
         key, sep, value = item.partition("=")
@@ -68,5 +89,11 @@ def run(args: argparse.Namespace) -> int:
     missing = [n for n in contracts.MODEL_NAMES if n not in present]
     if missing:
         print(f"note: {out} still lacks {', '.join(missing)}; the app needs all three")
+    stale = [n for n in exported if n in QUANTIZED_MODELS and "int8" not in present.get(n, {})]
+    if (
+        stale
+        and not args.int8
+        and any((out / contracts.variant_file_name(f"{n}.onnx", "int8")).exists() for n in stale)
+    ):
+        print(f"note: the int8 variants of {', '.join(stale)} were dropped; rerun with --int8 to rebuild them")
     print(f"wrote {out / contracts.MANIFEST_NAME}")
-    return 0

@@ -16,7 +16,14 @@ from typing import Any
 from ofer_live import contracts as C
 from ofer_live.config import RuntimeConfig
 from ofer_live.errors import ModelError
-from ofer_live.runtime.manifest import manifest_entry, read_manifest, sha256_bytes, sha256_file, verify_checksum
+from ofer_live.runtime.manifest import (
+    manifest_entry,
+    read_manifest,
+    sha256_bytes,
+    sha256_file,
+    variant_entry,
+    verify_checksum,
+)
 from ofer_live.runtime.models import (
     MODEL_CLASSES,
     ExpressionModel,
@@ -53,10 +60,12 @@ def load_model(
     providers: list[str] | tuple[str, ...] = ("CPUExecutionProvider",),
     intra_op_threads: int = 0,
     entry: dict[str, Any] | None = None,
+    manifest_field: str | None = None,
 ) -> OnnxModel:
     """Load one model file and check it against the contract (and against ``entry['sha256']`` if given).
 
-    name: one of contracts.MODEL_NAMES. Returns the matching OnnxModel subclass.
+    name: one of contracts.MODEL_NAMES. Returns the matching OnnxModel subclass. ``manifest_field``: where the
+    entry sits in the manifest, for messages (default ``name``; e.g. ``occlusion.int8`` for a variant).
     """
     path = Path(path)
     if name not in C.MODEL_SPECS:
@@ -71,7 +80,7 @@ def load_model(
         raise ModelError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not data:
         raise ModelError(f"{path}: file is empty")
-    digest = verify_checksum(data, entry, name, path) if entry is not None else sha256_bytes(data)
+    digest = verify_checksum(data, entry, manifest_field or name, path) if entry is not None else sha256_bytes(data)
     session = create_session(data, providers, intra_op_threads, source=str(path))
     raw = session.get_modelmeta().custom_metadata_map.get(C.METADATA_KEY)
     meta = C.parse_metadata(raw, str(path))
@@ -91,6 +100,17 @@ class Models:
     provider: str  # the provider ONNX Runtime actually used
     models_dir: Path
     providers: list[str] = field(default_factory=list)  # the list sessions were created with
+    precisions: dict[str, str] = field(default_factory=dict)  # model name -> "fp32" | "int8", as loaded
+
+    @property
+    def precision(self) -> str:
+        """What ran, in words: 'fp32', or e.g. 'int8 (occlusion, reconstructor), fp32 (expression)'."""
+        kinds = sorted(set(self.precisions.values()) or {"fp32"})
+        if len(kinds) == 1:
+            return kinds[0]
+        return ", ".join(
+            f"{p} ({', '.join(n for n in C.MODEL_NAMES if self.precisions.get(n) == p)})" for p in reversed(kinds)
+        )
 
     @property
     def face_size(self) -> int:
@@ -151,16 +171,36 @@ def check_agreement(models: list[OnnxModel]) -> None:
         raise C.ContractError(problem[1])
 
 
+def _model_file(
+    name: str, models_dir: Path, entry: dict[str, Any] | None, precision: str
+) -> tuple[str, dict[str, Any] | None, str, str]:
+    """The file to load for ``name`` at ``precision`` -> (file name, the manifest record to check it against (None
+    without a manifest), its manifest field, the precision it has). A model without that variant loads fp32."""
+    fp32 = entry.get("file", C.MODEL_FILES[name]) if entry is not None else C.MODEL_FILES[name]
+    if precision == "fp32":
+        return fp32, entry, name, "fp32"
+    if entry is not None:
+        variant = variant_entry(entry, name, precision, models_dir)
+        if variant is not None:
+            return variant["file"], variant, f"{name}.{precision}", precision
+        return fp32, entry, name, "fp32"
+    candidate = C.variant_file_name(fp32, precision)  # no manifest (checksums off): the file by its name
+    if (models_dir / candidate).is_file():
+        return candidate, None, name, precision
+    return fp32, None, name, "fp32"
+
+
 def load_models(config: RuntimeConfig) -> Models:
     """Load occlusion, reconstructor and expression from ``config.models_dir`` (see module docstring)."""
     models_dir = _models_dir(config)
     manifest = read_manifest(models_dir) if config.verify_checksums else None
     providers = select_providers(config.providers)
     loaded: list[OnnxModel] = []
+    precisions: dict[str, str] = {}
     for name in C.MODEL_NAMES:
         entry = manifest_entry(manifest, name, models_dir) if manifest is not None else None
-        file = entry.get("file", C.MODEL_FILES[name]) if entry is not None else C.MODEL_FILES[name]
-        loaded.append(load_model(name, models_dir / file, providers, config.intra_op_threads, entry))
+        file, checked, field, precisions[name] = _model_file(name, models_dir, entry, config.precision)
+        loaded.append(load_model(name, models_dir / file, providers, config.intra_op_threads, checked, field))
     check_agreement(loaded)
     used = {m.provider for m in loaded}
     provider = loaded[0].provider
@@ -175,6 +215,7 @@ def load_models(config: RuntimeConfig) -> Models:
         provider=provider,
         models_dir=models_dir,
         providers=list(providers),
+        precisions=precisions,
     )
 
 

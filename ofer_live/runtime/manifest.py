@@ -68,6 +68,24 @@ def manifest_entry(manifest: dict[str, Any], name: str, models_dir: str | Path) 
     return entry
 
 
+def variant_entry(entry: dict[str, Any], name: str, precision: str, models_dir: str | Path) -> dict[str, Any] | None:
+    """The manifest record of model ``name``'s ``precision`` variant (e.g. ``models.occlusion.int8``), or None when
+    the manifest lists none; ModelError if it is malformed."""
+    variant = entry.get(precision)
+    if variant is None:
+        return None
+    path = Path(models_dir) / MANIFEST_NAME
+    field = f"models.{name}.{precision}"
+    if not isinstance(variant, dict):
+        raise ModelError(f"{path}: field '{field}' is not an object")
+    sha, file = variant.get("sha256"), variant.get("file")
+    if not isinstance(sha, str) or len(sha) != 64:
+        raise ModelError(f"{path}: field '{field}.sha256' is missing or not a sha256 hex digest")
+    if not isinstance(file, str) or not file or Path(file).name != file:
+        raise ModelError(f"{path}: field '{field}.file' must be a plain file name, got {file!r}")
+    return variant
+
+
 def verify_checksum(data: bytes, entry: dict[str, Any], name: str, model_path: Path) -> str:
     """Check ``data`` (the model file's bytes) against the manifest entry; return the digest."""
     actual = sha256_bytes(data)
