@@ -375,6 +375,16 @@ def test_export_option_flip_average_averages_the_mirror(data_root, tmp_path):
     np.testing.assert_allclose(logits("flip", face, latents), expected, rtol=1e-4, atol=1e-5)
     assert main(["export", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "bad"), "--set", "nope=1"]) == 2
 
+    # flip_batched: the face and its mirror in one batch of 2N -- the same logits; both files import back.
+    batched_argv = ["--set", "flip_average=true", "--set", "flip_batched=true"]
+    assert main(["export", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "batched"), *batched_argv]) == 0
+    np.testing.assert_allclose(logits("batched", face, latents), expected, rtol=1e-4, atol=1e-5)
+    from ofer_live.training.onnx_weights import checkpoint_from_onnx
+
+    for folder, kwargs in (("flip", {"flip_average": True}), ("batched", {"flip_average": True, "flip_batched": True})):
+        back = checkpoint_from_onnx(tmp_path / folder / "expression.onnx")
+        assert {k: back["model_kwargs"][k] for k in kwargs} == kwargs
+
 
 def test_detector_with_per_position_radius_trains_and_exports(data_root, tmp_path):
     from ofer_live.export.bundle import export_runs

@@ -98,6 +98,7 @@ class ExpressionNet(nn.Module):
         num_classes: int = contracts.NUM_CLASSES,
         gray_input: bool = False,
         flip_average: bool = False,
+        flip_batched: bool = False,
     ) -> None:
         super().__init__()
         if latent_mode not in LATENT_MODES:
@@ -112,6 +113,11 @@ class ExpressionNet(nn.Module):
         self.latent_mode = latent_mode
         self.gray_input = gray_input
         self.flip_average = flip_average
+        # flip_batched: run the face and its mirror as one batch of 2N instead of two passes of N. The same numbers;
+        # with 3 faces the FER net took 25.4 instead of 33.5 ms here (1 face: the same, 15.3 against 15.2 ms). Off by
+        # default because the weight importer must trace the graph a file was exported with (files exported before
+        # the option have two passes); export new FER nets with --set flip_batched=true.
+        self.flip_batched = flip_batched
         n_tokens = patch_grid * patch_grid
         self.k = max(1, min(n_tokens, math.ceil(select_ratio * n_tokens)))
         self.normalize = Normalize()
@@ -215,16 +221,28 @@ class ExpressionNet(nn.Module):
             return self.classifier(torch.cat([features["cnn"], features["latent"]], dim=1))
         return self.classifier(features["cnn"])
 
+    def _mirror(self, latents: Tensor) -> Tensor:
+        """latents: (N, G*G, D) -> the same grid mirrored left-right (the latents of the flipped face's positions)."""
+        n, t, d = latents.shape
+        g = self.patch_grid
+        return latents.reshape(n, g, g, d).flip(2).reshape(n, t, d)
+
     def forward(self, face: Tensor, latents: Tensor) -> tuple[Tensor, Tensor]:
         """face: (N, S, S, 3) uint8 RGB, latents: (N, G*G, D) -> (logits (N, 7) float32, cam (N, G, G) float32)."""
         x = to_unit_image(face)
-        features = self.forward_features(x, latents)
-        logits = self.forward_head(features)
-        if self.flip_average:  # test-time flip: average with the mirrored face (and mirrored latent grid)
-            n, t, d = latents.shape
-            g = self.patch_grid
-            mirrored = latents.reshape(n, g, g, d).flip(2).reshape(n, t, d)
-            logits = 0.5 * (logits + self.forward_head(self.forward_features(x.flip(3), mirrored)))
+        if self.flip_average and self.flip_batched:
+            # The face and its mirror in one batch of 2N (BatchNorm is in eval mode, so the batch mixes nothing).
+            n = latents.shape[0]
+            both = self.forward_features(torch.cat([x, x.flip(3)]), torch.cat([latents, self._mirror(latents)]))
+            both_logits = self.forward_head(both)
+            logits = 0.5 * (both_logits[:n] + both_logits[n:])
+            features = {"cam": both["cam"][:n]}
+        else:
+            features = self.forward_features(x, latents)
+            logits = self.forward_head(features)
+            if self.flip_average:  # test-time flip: average with the mirrored face (and mirrored latent grid)
+                mirrored = self._mirror(latents)  # before x.flip: the node order of the files exported so far
+                logits = 0.5 * (logits + self.forward_head(self.forward_features(x.flip(3), mirrored)))
         if self.latent_mlp is None:
             # Keep the contract's ``latents`` input alive in the exported graph (its value does not matter).
             logits = logits + 0.0 * latents[:, :1, :1].reshape(-1, 1)
