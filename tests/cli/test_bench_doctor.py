@@ -50,6 +50,31 @@ def test_bench_several_faces(ofer, tiny_models_dir):
     assert report["demo_occluders"] == {}  # the per-occluder check needs one face per frame
 
 
+def test_bench_repeat_reports_every_run_and_the_median(ofer, tiny_models_dir):
+    argv = [
+        "bench",
+        "--frames",
+        3,
+        "--warmup",
+        0,
+        "--repeat",
+        3,
+        "--occluder-seconds",
+        "0",
+        "--models",
+        tiny_models_dir,
+    ]
+    result = ofer(*argv, "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    runs = report["fps_runs"]
+    assert len(runs) == 3 and all(f > 0 for f in runs) and report["fps"] == sorted(runs)[1]
+    assert report["mean_faces_found"] <= 1.0  # counted over all 9 timed frames
+    table = ofer(*argv, "--precision", "int8")  # tiny models have no int8 variant: fp32, and the table says so
+    assert table.code == 0, table.err
+    assert "median of 3 runs:" in table.out and ", fp32)" in table.out
+
+
 def test_bench_table(ofer, tiny_models_dir):
     result = ofer("bench", "--frames", 3, "--warmup", 0, "--models", tiny_models_dir, "--occluder-seconds", "0")
     assert result.code == 0, result.err
@@ -67,6 +92,7 @@ def test_bench_table(ofer, tiny_models_dir):
         (["--warmup", "-1"], "--warmup"),
         (["--occluder-seconds", "-1"], "--occluder-seconds"),
         (["--faces", "5"], "--faces must be between 1 and 4"),
+        (["--repeat", "0"], "--repeat must be 1 or more"),
     ],
 )
 def test_bench_bad_flags(ofer, one_line_error, tiny_models_dir, args, fragment):
