@@ -1,6 +1,7 @@
 """Per-model ONNX Runtime latency by batch size (faces per frame) and intra-op threads.
 
-    .venv/bin/python benchmarks/model_latency.py [--models DIR] [--batch 1 2 4 8] [--threads 1 2] [--runs 50] [--json]
+    .venv/bin/python benchmarks/model_latency.py [--models DIR] [--batch 1 2 4 8] [--threads 1 2] [--runs 50]
+        [--precision fp32 int8] [--json]
 
 Complements `ofer-live bench` (whole pipeline on the demo clip): this isolates the three models, e.g. for
 the README model card's "ORT latency" column. Inputs are random faces; latency does not depend on content.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ofer_live.config import DEFAULT_MODELS_DIR, RuntimeConfig
+from ofer_live.config import DEFAULT_MODELS_DIR, PRECISIONS, RuntimeConfig
 from ofer_live.runtime import load_models
 
 
@@ -31,8 +32,10 @@ def _time(fn, runs: int) -> tuple[float, float]:
     return float(np.median(samples)), float(np.percentile(samples, 95))
 
 
-def measure(models_dir: Path, batch: int, threads: int, runs: int, providers: tuple[str, ...] | None) -> dict:
-    config = RuntimeConfig(models_dir=models_dir, intra_op_threads=threads, providers=providers)
+def measure(
+    models_dir: Path, batch: int, threads: int, runs: int, providers: tuple[str, ...] | None, precision: str = "fp32"
+) -> dict:
+    config = RuntimeConfig(models_dir=models_dir, intra_op_threads=threads, providers=providers, precision=precision)
     with load_models(config) as m:
         rng = np.random.default_rng(0)
         S, G = m.face_size, m.patch_grid
@@ -47,6 +50,7 @@ def measure(models_dir: Path, batch: int, threads: int, runs: int, providers: tu
         return {
             "batch": batch,
             "threads": threads,
+            "precision": m.precision,
             "provider": m.provider,
             **{f"{k}_median_ms": v[0] for k, v in rows.items()},
             **{f"{k}_p95_ms": v[1] for k, v in rows.items()},
@@ -60,23 +64,31 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[0], help="intra-op threads (0 = ORT default)")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per measurement")
     parser.add_argument("--providers", default=None, help="comma-separated ORT providers (default: best available)")
+    parser.add_argument(
+        "--precision", nargs="+", choices=PRECISIONS, default=["fp32"], help="model files to time (int8: the variants)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     args = parser.parse_args()
     providers = tuple(p.strip() for p in args.providers.split(",")) if args.providers else None
     if not args.json:
         header = "  ".join(f"{k:>18}" for k in ("occlusion", "reconstructor", "expression"))
         print(f"{'batch':>5} {'threads':>7}  {header}  (median / p95 ms)")
-    for threads in args.threads:
-        for batch in args.batch:
-            row = measure(args.models, batch, threads, args.runs, providers)
-            if args.json:
-                print(json.dumps(row))
-                continue
-            cells = [
-                f"{row[f'{k}_median_ms']:8.2f} / {row[f'{k}_p95_ms']:7.2f}"
-                for k in ("occlusion", "reconstructor", "expression")
-            ]
-            print(f"{batch:>5} {threads or 'auto':>7}  " + "  ".join(cells) + f"  {row['provider']}")
+    for precision in args.precision:
+        for threads in args.threads:
+            for batch in args.batch:
+                row = measure(args.models, batch, threads, args.runs, providers, precision)
+                if args.json:
+                    print(json.dumps(row))
+                    continue
+                cells = [
+                    f"{row[f'{k}_median_ms']:8.2f} / {row[f'{k}_p95_ms']:7.2f}"
+                    for k in ("occlusion", "reconstructor", "expression")
+                ]
+                print(
+                    f"{batch:>5} {threads or 'auto':>7}  "
+                    + "  ".join(cells)
+                    + f"  {row['provider']}, {row['precision']}"
+                )
 
 
 if __name__ == "__main__":

@@ -2,13 +2,13 @@
 
 ``add_int8_variants(models_dir)`` writes ``occlusion.int8.onnx`` and ``reconstructor.int8.onnx`` beside the fp32
 files and records them in ``manifest.json`` (``models.<name>.int8 = {"file", "sha256"}``); the runtime loads them
-with ``RuntimeConfig.precision = "int8"`` (``--precision int8``). Measured with the first shipped models on this
-2-core CPU, batch 1, one thread: the detector 7.7 -> 4.2 ms and the reconstructor 20.4 -> 15.0 ms.
+with ``RuntimeConfig.precision = "int8"`` (``--precision int8``). Their latency, against the fp32 files:
+``python benchmarks/model_latency.py --threads 1 2 --precision fp32 int8`` (figures in the README model card).
 
 - Only MatMul is quantised (weights int8 per output channel, activations quantised on the fly). That covers the
-  ViT blocks, which are most of the detector and half of the reconstructor. ONNX Runtime's dynamic ConvInteger
-  made the convolutional nets slower here (the FER net 15 -> 61 ms, the reconstructor 19 -> 34 ms with its
-  convolutions quantised too), so the FER net has no int8 variant and the reconstructor's U-Net stays fp32.
+  ViT blocks, which are most of the detector and half of the reconstructor. In a one-off trial ONNX Runtime's
+  dynamic ConvInteger made the convolutional nets several times slower here, so the FER net has no int8 variant
+  and the reconstructor's U-Net stays fp32.
 - The graph is first run through ORT's quantisation pre-processing (shape inference and optimisation), as its
   documentation advises. The ``ofer_live`` metadata is carried over, so an int8 file passes the same contract
   checks as its fp32 file.

@@ -32,6 +32,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -71,6 +72,18 @@ _ALIGNMENT_WARNING = "Input tensor memory is not aligned"
 _alignment_warning_seen = False
 
 
+_capture: IO[bytes] | None = None
+
+
+def _capture_file() -> IO[bytes]:
+    """The one temporary file that fd 2 points at inside ``quiet_native_stderr`` (opened once, reused: the block
+    runs around every ``detect`` until LiteRT's one-off warning has come). Call with ``_stderr_lock`` held."""
+    global _capture
+    if _capture is None or _capture.closed:
+        _capture = tempfile.TemporaryFile()
+    return _capture
+
+
 def drop_native_log_lines(text: str) -> str:
     """Captured stderr text -> the same text without MediaPipe's native log lines."""
     return "".join(line for line in text.splitlines(keepends=True) if not _NATIVE_LOG_LINE.match(line))
@@ -97,7 +110,9 @@ def quiet_native_stderr() -> Iterator[None]:
         except (OSError, ValueError, AttributeError):
             yield
             return
-        capture = tempfile.TemporaryFile()
+        capture = _capture_file()
+        capture.seek(0)
+        capture.truncate()
         try:
             os.dup2(capture.fileno(), 2)
             yield
@@ -108,7 +123,6 @@ def quiet_native_stderr() -> Iterator[None]:
             os.close(saved)
             capture.seek(0)
             text = capture.read().decode("utf-8", errors="replace")
-            capture.close()
             if _ALIGNMENT_WARNING in text:
                 _alignment_warning_seen = True
             kept = drop_native_log_lines(text)

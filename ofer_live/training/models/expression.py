@@ -114,8 +114,8 @@ class ExpressionNet(nn.Module):
         self.gray_input = gray_input
         self.flip_average = flip_average
         # flip_batched: run the face and its mirror as one batch of 2N instead of two passes of N. The same numbers;
-        # with 3 faces the FER net took 25.4 instead of 33.5 ms here (1 face: the same, 15.3 against 15.2 ms). Off by
-        # default because the weight importer must trace the graph a file was exported with (files exported before
+        # faster for several faces in a one-off trial (time an export with benchmarks/model_latency.py --batch 3). Off
+        # by default because the weight importer must trace the graph a file was exported with (files exported before
         # the option have two passes); export new FER nets with --set flip_batched=true.
         self.flip_batched = flip_batched
         n_tokens = patch_grid * patch_grid

@@ -123,14 +123,13 @@ class ReconstructorTask(Task):
         self.consistency = None
         self.generator_params = list(unwrap(self.model).parameters())
         if task.lambda_c > 0 and self.feature_net is not None:
+            model = unwrap(self.model).eval()  # eval: the probe must not move the BatchNorm statistics
             with torch.no_grad():
                 probe = torch.zeros(1, 3, self.face_size, self.face_size, device=device)
                 feature_channels = self.feature_net(probe).shape[1]
-                assembled_channels = (
-                    unwrap(self.model)
-                    .forward_features(probe, torch.zeros(1, self.grid, self.grid, device=device))["assembled"]
-                    .shape[1]
-                )
+                mask = torch.zeros(1, self.grid, self.grid, device=device)
+                assembled_channels = model.forward_features(probe, mask)["assembled"].shape[1]
+            model.train()
             self.consistency = FeatureConsistency(assembled_channels, feature_channels).to(device)
             self.aux_modules["consistency"] = self.consistency
             self.generator_params += list(self.consistency.parameters())
