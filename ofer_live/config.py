@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,10 +52,30 @@ class RuntimeConfig:
     # "int8": the detector's and the reconstructor's int8 variants where the models folder has them (MatMul weights
     # quantised; see export/quantize.py); "fp32": the files as exported
     precision: str = "fp32"
+    # Frames processed at once (pipeline.frame_stream): 0 = automatic, 2 with two or more cores, else 1. With more
+    # than one, the automatic intra_op_threads splits the cores between them.
+    frames_in_flight: int = 0
 
     def __post_init__(self) -> None:
         _check(self, "intra_op_threads", self.intra_op_threads >= 0, "must be 0 (onnxruntime's default) or more")
         _check(self, "precision", self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
+        _check(self, "frames_in_flight", 0 <= self.frames_in_flight <= 8, "must be between 0 (automatic) and 8")
+
+    def resolved_frames_in_flight(self, cpu_count: int | None = None) -> int:
+        """frames_in_flight, with 0 (automatic) resolved: 2 with two or more cores, else 1."""
+        if self.frames_in_flight:
+            return self.frames_in_flight
+        return 2 if (cpu_count if cpu_count is not None else os.cpu_count() or 1) >= 2 else 1
+
+    def session_threads(self, cpu_count: int | None = None) -> int:
+        """Intra-op threads per ONNX Runtime session: intra_op_threads when set; else, with several frames in
+        process at once, the cores split between them; else 0 (onnxruntime's default)."""
+        if self.intra_op_threads:
+            return self.intra_op_threads
+        in_flight = self.resolved_frames_in_flight(cpu_count)
+        if in_flight > 1:
+            return max(1, (cpu_count if cpu_count is not None else os.cpu_count() or 1) // in_flight)
+        return 0
 
 
 @dataclass(frozen=True)

@@ -157,9 +157,11 @@ def run_batch(args: argparse.Namespace, config: AppConfig, camera: dict[str, Any
         else:
             todo.append(job)
     options = {"max_frames": args.max_frames, "no_overlay": args.no_overlay, **(camera or {})}
-    if args.jobs > 1 and config.runtime.intra_op_threads == 0:  # share the cores between the processes
-        threads = max(1, (os.cpu_count() or 2) // args.jobs)
-        config = replace(config, runtime=replace(config.runtime, intra_op_threads=threads))
+    if args.jobs > 1:  # the processes share the cores: one frame at a time each, the threads split between them
+        runtime = replace(config.runtime, frames_in_flight=1)
+        if runtime.intra_op_threads == 0:
+            runtime = replace(runtime, intra_op_threads=max(1, (os.cpu_count() or 2) // args.jobs))
+        config = replace(config, runtime=runtime)
     shard = f" (shard {args.shard})" if args.shard else ""
     print(
         f"{len(jobs)} input(s){shard}: {len(todo)} to annotate into {out_dir}, {len(jobs) - len(todo)} not",

@@ -10,8 +10,11 @@ from ofer_live.config import PRECISIONS, AppConfig, layered, load_config, overri
 from ofer_live.errors import UserError
 
 
-def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    """--models, --providers, --threads, --config: the flags of every command that runs models."""
+def add_runtime_arguments(parser: argparse.ArgumentParser, *, frame_stream: bool = False) -> None:
+    """--models, --providers, --threads, --config: the flags of every command that runs models.
+
+    frame_stream: the command processes a stream of frames (gui, video, bench) and takes --frames-in-flight; the
+    other commands process one frame or batch at a time (``config_from_args`` sets frames_in_flight to 1)."""
     parser.add_argument(
         "--models",
         type=Path,
@@ -32,8 +35,18 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="intra-op threads per ONNX Runtime session (default: onnxruntime's choice)",
+        help="intra-op threads per ONNX Runtime session (default: onnxruntime's choice; with several frames in "
+        "flight, the cores are split between them)",
     )
+    if frame_stream:
+        parser.add_argument(
+            "--frames-in-flight",
+            type=int,
+            default=None,
+            metavar="N",
+            help="frames analysed at once, each on its own core (results stay in frame order); 1 = one at a time "
+            "(default: 2 on a machine with two or more cores, else 1)",
+        )
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -112,6 +125,8 @@ def config_from_args(args: argparse.Namespace, **pipeline_overrides: object) -> 
             "providers": tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
             "intra_op_threads": getattr(args, "threads", None),
             "precision": getattr(args, "precision", None),
+            # commands without --frames-in-flight process one frame or batch at a time
+            "frames_in_flight": getattr(args, "frames_in_flight", 1),
         },
     )
     pipeline = layered(config.pipeline, pipeline_flags(args), pipeline_overrides)

@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="play the built-in demo clip with captions that say what the audience sees (no camera needed)",
     )
     add_camera_arguments(parser)
-    add_runtime_arguments(parser)
+    add_runtime_arguments(parser, frame_stream=True)
 
 
 def run(args: argparse.Namespace) -> int:

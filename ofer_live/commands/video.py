@@ -105,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar on stderr")
     add_camera_arguments(parser)
-    add_runtime_arguments(parser)
+    add_runtime_arguments(parser, frame_stream=True)
 
 
 def annotate_video(
@@ -137,6 +137,7 @@ def annotate_video(
     from ofer_live.io.sources import open_source
     from ofer_live.io.virtual_camera import VirtualCameraError, VirtualCameraSink
     from ofer_live.pipeline.frame_pipeline import FramePipeline
+    from ofer_live.pipeline.frame_stream import Finished, FrameStream
     from ofer_live.render.overlay import draw
 
     with open_source(input_spec, camera_size, camera_fps) as source:
@@ -146,6 +147,7 @@ def annotate_video(
         if max_frames is not None:
             total = min(total, max_frames) if total else max_frames
         pipeline = FramePipeline.create(config)
+        in_flight = config.runtime.resolved_frames_in_flight()
         recorder = jsonl = vcam = None
         frames = with_face = 0
         total_ms = 0.0
@@ -157,21 +159,32 @@ def annotate_video(
                     vcam = VirtualCameraSink(virtual_camera_size or source.size, source.fps, keep_all=True, pace=True)
                 except VirtualCameraError as exc:
                     print(f"ofer-live: warning: {exc} Writing {output} without it.", file=sys.stderr)
-            with Progress(total, "frames", enabled=progress) as bar:
+            with Progress(total, "frames", enabled=progress) as bar, FrameStream(pipeline, in_flight) as stream:
+
+                def write(finished: list[Finished]) -> None:
+                    nonlocal frames, with_face, total_ms
+                    for done in finished:
+                        if done.error is not None:
+                            raise done.error
+                        frame, result = done.tag, done.result
+                        image = frame.image if no_overlay else draw(frame.image, result, config.render)
+                        recorder.write(image)
+                        if vcam is not None:
+                            vcam.send(image)
+                        if jsonl is not None:
+                            jsonl.write(frame_result_to_record(result, LABELS))
+                        frames += 1
+                        with_face += bool(result.faces)
+                        total_ms += result.timings_ms.get("total", 0.0)
+                        bar.update()
+
+                submitted = 0
                 for frame in source:
-                    result = pipeline.process(frame.image, frame.index, frame.time_s)
-                    image = frame.image if no_overlay else draw(frame.image, result, config.render)
-                    recorder.write(image)
-                    if vcam is not None:
-                        vcam.send(image)
-                    if jsonl is not None:
-                        jsonl.write(frame_result_to_record(result, LABELS))
-                    frames += 1
-                    with_face += bool(result.faces)
-                    total_ms += result.timings_ms.get("total", 0.0)
-                    bar.update()
-                    if max_frames is not None and frames >= max_frames:
+                    write(stream.submit(frame.image, frame.index, frame.time_s, tag=frame))
+                    submitted += 1
+                    if max_frames is not None and submitted >= max_frames:
                         break
+                write(stream.drain())
             if jsonl is not None and end_record is not None and frames:
                 jsonl.write({**end_record, "frames": frames})
         finally:

@@ -522,8 +522,9 @@ def _default_pipeline_factory(config: AppConfig) -> Any:
 class InferenceWorker(QThread):
     """Owns the FramePipeline (MediaPipe detector + the three ONNX Runtime sessions) for its whole life.
 
-    Creates it in ``run()``, takes the newest frame from the mailbox, runs the pipeline, publishes the
-    result (OverlayState + coalesced ``result_ready``) and closes the pipeline when stopped. An error on
+    Creates it in ``run()``, takes the newest frame from the mailbox, runs the pipeline (up to
+    ``RuntimeConfig.frames_in_flight`` frames at once, results in frame order), publishes each result
+    (OverlayState + coalesced ``result_ready``) and closes the pipeline when stopped. An error on
     one frame is reported with ``frame_error`` and the loop goes on; a pipeline that cannot be created
     (missing or bad models) is reported with ``failed`` and the thread ends.
     """
@@ -599,32 +600,48 @@ class InferenceWorker(QThread):
                 log.warning("closing the pipeline failed", exc_info=True)
 
     def _loop(self, pipeline: Any) -> None:
-        while not self._stop.is_set():
-            frame = self._mailbox.get(timeout=0.1)
-            if frame is None:
-                continue
-            with self._lock:
-                config, self._pending_config = self._pending_config, None
-                version = self._version
-            if config is not None:
-                try:
-                    pipeline.update_config(config)
-                    self._applied_version = version
-                except Exception as exc:  # noqa: BLE001 - a bad setting must not kill the thread
-                    log.warning("update_config failed", exc_info=True)
-                    self.frame_error.emit(f"could not apply the new settings: {exc}")
+        """Newest frame in, results out in frame order; with frames_in_flight > 1 the next frame is taken while
+        the previous one is still in process (``FrameStream``)."""
+        from ofer_live.pipeline.frame_stream import FrameStream
+
+        with FrameStream(pipeline, self._config.runtime.resolved_frames_in_flight()) as stream:
+            while not self._stop.is_set():
+                # while a frame is in process, look back often so that its result is published at once
+                frame = self._mailbox.get(timeout=0.005 if stream.pending else 0.1)
+                if frame is None:
+                    self._publish(stream.poll())
+                    continue
+                self._apply_pending_config(pipeline)
+                tag = (frame, self._applied_version)
+                self._publish(stream.submit(frame.image, frame.index, frame.time_s, tag=tag))
+
+    def _apply_pending_config(self, pipeline: Any) -> None:
+        with self._lock:
+            config, self._pending_config = self._pending_config, None
+            version = self._version
+        if config is not None:
             try:
-                result = pipeline.process(frame.image, frame.index, frame.time_s)
-            except Exception as exc:  # noqa: BLE001 - one bad frame is reported, the next one is tried
+                pipeline.update_config(config)
+                self._applied_version = version
+            except Exception as exc:  # noqa: BLE001 - a bad setting must not kill the thread
+                log.warning("update_config failed", exc_info=True)
+                self.frame_error.emit(f"could not apply the new settings: {exc}")
+
+    def _publish(self, finished: list) -> None:
+        """FrameStream results (oldest first) -> OverlayState + coalesced ``result_ready``; failures -> frame_error."""
+        for done in finished:
+            frame, config_version = done.tag
+            if done.error is not None:  # one bad frame is reported, the next one is tried
                 self.frame_errors += 1
+                exc = done.error
                 log.warning("analysis of frame %d failed: %s", frame.index, exc, exc_info=log.isEnabledFor(10))
                 self.frame_error.emit(f"analysis of frame {frame.index} failed: {type(exc).__name__}: {exc}")
                 continue
             self.frames_processed += 1
             output = InferenceOutput(
-                result=result,
+                result=done.result,
                 generation=frame.generation,
-                config_version=self._applied_version,
+                config_version=config_version,
                 captured_at=frame.captured_at,
                 done_at=time.monotonic(),
             )

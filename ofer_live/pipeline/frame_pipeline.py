@@ -1,17 +1,21 @@
-"""The synchronous per-frame pipeline: detect -> align -> occlusion -> mask -> reconstruct -> expression.
+"""The per-frame pipeline: detect -> align -> occlusion -> mask -> reconstruct -> expression.
 
-``FramePipeline`` is owned by one thread (the one that calls ``process``), which also owns the MediaPipe
-detector and the ORT sessions. ``update_config`` may be called from any thread; the new settings apply from
-the next frame on. Every stage is timed (ms) and the timings travel in the FrameResult.
+``FramePipeline.process`` runs one frame. Several frames may be in ``process`` at once, each on its own thread
+(``pipeline.frame_stream.FrameStream`` does this): the order-dependent steps, face finding with its tracker and
+the per-track smoothing, take turns in ticket order, and only the three models run side by side (ONNX Runtime
+sessions may be run from several threads at once). ``update_config`` may be called from any thread; the new
+settings apply from the next frame on. Every stage is timed (ms) and the timings travel in the FrameResult.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -66,6 +70,29 @@ def _identity_face(aligned: np.ndarray) -> Face:
     )
 
 
+class Turnstile:
+    """Lets numbered callers through one at a time, in number order (0, 1, 2, ...).
+
+    A caller that holds ticket k waits in ``turn(k)`` until every smaller ticket has passed. Each ticket must pass
+    exactly once, even when its work fails (``turn`` always lets the next one through on exit).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 0
+
+    @contextmanager
+    def turn(self, ticket: int) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._next == ticket)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._next += 1
+                self._cond.notify_all()
+
+
 @runtime_checkable
 class Finder(Protocol):
     """What the pipeline needs of a face finder (``face.FaceFinder``, or a stand-in in tests)."""
@@ -109,9 +136,15 @@ class FramePipeline:
         self._finder_factory = finder_factory
         self._config = config or PipelineConfig()  # validated by PipelineConfig itself
         self._lock = threading.Lock()
-        self._active = self._config  # the settings the processing thread last applied
+        self._finder_config = self._config  # the settings the face finder was last built for
+        self._smoother_config = self._config  # the settings the smoother was last set up for
         self._smoother = ProbabilitySmoother(self._config.smoothing_alpha)
         self._closed = False
+        # Frames in process at once take turns in ticket order for the steps whose state runs across frames.
+        self._tickets = itertools.count()
+        self._ticket_lock = threading.Lock()
+        self._find_turns = Turnstile()  # the face finder (tracker) and settings
+        self._finish_turns = Turnstile()  # the per-track smoothing
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -159,20 +192,29 @@ class FramePipeline:
             return new
 
     def _apply_config(self) -> PipelineConfig:
-        """Take the newest settings on the processing thread (smoother reset, finder rebuild)."""
+        """Take the newest settings for the next frame: rebuild the finder if its settings changed. Runs in the
+        frame's find turn. -> the settings that frame uses."""
         with self._lock:
             config = self._config
-        old, self._active = self._active, config
-        if config is old:
-            return config
-        if not config.smoothing or config.smoothing_alpha != old.smoothing_alpha:
+        old, self._finder_config = self._finder_config, config
+        if config is not old and self._finder_factory is not None:
+            if any(getattr(config, f) != getattr(old, f) for f in _FINDER_FIELDS):
+                if self.finder is not None:
+                    self.finder.close()
+                self.finder = self._finder_factory(config)
+        return config
+
+    def _apply_smoother_config(self, config: PipelineConfig) -> None:
+        """Reset the smoother when smoothing was turned off or its weight changed. Runs in the frame's finish turn."""
+        old, self._smoother_config = self._smoother_config, config
+        if config is not old and (not config.smoothing or config.smoothing_alpha != old.smoothing_alpha):
             self._smoother.reset()
             self._smoother.alpha = config.smoothing_alpha
-        if self._finder_factory is not None and any(getattr(config, f) != getattr(old, f) for f in _FINDER_FIELDS):
-            if self.finder is not None:
-                self.finder.close()
-            self.finder = self._finder_factory(config)
-        return config
+
+    def take_ticket(self) -> int:
+        """The next frame's place in line (``process(..., ticket=)``); every ticket taken must be processed."""
+        with self._ticket_lock:
+            return next(self._tickets)
 
     @property
     def provider(self) -> str:
@@ -262,19 +304,13 @@ class FramePipeline:
             return np.zeros((0, S, S, 3), np.uint8)
         return np.ascontiguousarray(np.stack([f.aligned for f in faces]), dtype=np.uint8)
 
-    def process(self, frame_bgr: np.ndarray, frame_index: int = 0, time_s: float = 0.0) -> FrameResult:
-        """frame_bgr: (H, W, 3) uint8 BGR -> FrameResult with one FaceResult per face and timings_ms."""
-        if self._closed:
-            raise RuntimeError("FramePipeline is closed")
-        if self.finder is None:
-            raise RuntimeError("this FramePipeline has no face finder; use process_aligned")
-        frame_bgr = np.asarray(frame_bgr)
-        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
-            raise ValueError(f"frame must be (H, W, 3) uint8 BGR, got {frame_bgr.shape} {frame_bgr.dtype}")
+    def _find(self, frame_bgr: np.ndarray, timings: dict[str, float]) -> tuple[list[Face], list, PipelineConfig]:
+        """frame_bgr: (H, W, 3) uint8 BGR -> (aligned faces, boxes of faces too small, the frame's settings)."""
         config = self._apply_config()
-        timings = dict.fromkeys(STAGES, 0.0)
         start = time.perf_counter()
         finder = self.finder
+        if finder is None:
+            raise RuntimeError("this FramePipeline has no face finder; use process_aligned")
         if isinstance(finder, TwoStageFinder):  # face.FaceFinder: time both halves
             detections = finder.detector.detect(frame_bgr)
             t_detected = time.perf_counter()
@@ -284,10 +320,40 @@ class FramePipeline:
         else:  # any other finder: one call, counted as detection
             faces, small = finder.find(frame_bgr)
             timings["detect"] = (time.perf_counter() - start) * 1000.0
-        outputs = self._infer(self._stack(faces), config, timings)
-        results = self._results(faces, outputs, config)
-        if config.smoothing:
-            self._smoother.tick()
+        return faces, small, config
+
+    def process(
+        self, frame_bgr: np.ndarray, frame_index: int = 0, time_s: float = 0.0, *, ticket: int | None = None
+    ) -> FrameResult:
+        """frame_bgr: (H, W, 3) uint8 BGR -> FrameResult with one FaceResult per face and timings_ms.
+
+        ticket: this frame's place in line from ``take_ticket()`` when several frames are processed at once
+        (``FrameStream``); None takes the next one. Face finding and smoothing follow ticket order; the
+        "total" timing includes any wait for an earlier frame's turn.
+        """
+        if self._closed:
+            raise RuntimeError("FramePipeline is closed")
+        if ticket is None:
+            ticket = self.take_ticket()
+        timings = dict.fromkeys(STAGES, 0.0)
+        start = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            with self._find_turns.turn(ticket):
+                frame_bgr = np.asarray(frame_bgr)
+                if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+                    raise ValueError(f"frame must be (H, W, 3) uint8 BGR, got {frame_bgr.shape} {frame_bgr.dtype}")
+                faces, small, config = self._find(frame_bgr, timings)
+            outputs = self._infer(self._stack(faces), config, timings)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after this frame's finish turn
+            failure = exc
+        with self._finish_turns.turn(ticket):  # always taken, so that later frames are never stuck behind this one
+            if failure is not None:
+                raise failure
+            self._apply_smoother_config(config)
+            results = self._results(faces, outputs, config)
+            if config.smoothing:
+                self._smoother.tick()
         timings["total"] = (time.perf_counter() - start) * 1000.0
         return FrameResult(
             frame_index=int(frame_index),
@@ -320,7 +386,7 @@ class FramePipeline:
             raise ValueError(f"faces must be (N, {S}, {S}, 3) uint8 RGB, got {batch.shape} {batch.dtype}")
         if mask is not None and np.shape(mask) != (len(batch), G, G):
             raise ValueError(f"mask must be ({len(batch)}, {G}, {G}), got {np.shape(mask)}")
-        config = dataclasses.replace(self._apply_config(), smoothing=False)
+        config = dataclasses.replace(self.config, smoothing=False)
         if use_reconstruction is not None:
             config = dataclasses.replace(config, use_reconstruction=use_reconstruction)
         faces = [_identity_face(face) for face in batch]
@@ -328,7 +394,7 @@ class FramePipeline:
         return list(self._results(faces, outputs, config))
 
     def reset(self) -> None:
-        """Forget face tracks and smoothing state (call when the source changes). Processing thread only."""
+        """Forget face tracks and smoothing state (call when the source changes), with no frame in process."""
         self._smoother.reset()
         reset = getattr(self.finder, "reset", None)
         if reset is not None:

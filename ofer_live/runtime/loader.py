@@ -197,10 +197,11 @@ def load_models(config: RuntimeConfig) -> Models:
     providers = select_providers(config.providers)
     loaded: list[OnnxModel] = []
     precisions: dict[str, str] = {}
+    threads = config.session_threads()
     for name in C.MODEL_NAMES:
         entry = manifest_entry(manifest, name, models_dir) if manifest is not None else None
         file, checked, field, precisions[name] = _model_file(name, models_dir, entry, config.precision)
-        loaded.append(load_model(name, models_dir / file, providers, config.intra_op_threads, checked, field))
+        loaded.append(load_model(name, models_dir / file, providers, threads, checked, field))
     check_agreement(loaded)
     used = {m.provider for m in loaded}
     provider = loaded[0].provider

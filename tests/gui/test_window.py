@@ -195,7 +195,10 @@ class TwoFacePipeline:
     def update_config(self, config):
         pass
 
-    def process(self, image, index, time_s):
+    def take_ticket(self):
+        return 0
+
+    def process(self, image, index, time_s, ticket=None):
         from ofer_live.types import Face, FaceResult, FrameResult
 
         faces = []

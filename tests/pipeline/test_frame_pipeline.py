@@ -1,15 +1,18 @@
-"""FramePipeline with fake models and a fake finder (fast, no ORT, no MediaPipe)."""
+"""FramePipeline and FrameStream with fake models and a fake finder (fast, no ORT, no MediaPipe)."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from ofer_live.config import PipelineConfig
+from ofer_live.config import PipelineConfig, RuntimeConfig
 from ofer_live.errors import UserError
 from ofer_live.pipeline import STAGES, FramePipeline, occlusion_mask
+from ofer_live.pipeline.frame_pipeline import Turnstile
+from ofer_live.pipeline.frame_stream import FrameStream
 from ofer_live.types import Face
 
 S, G, D = 8, 2, 3
@@ -245,3 +248,139 @@ def test_colour_faces_and_their_gray_copies_give_the_same_result(tiny_models_dir
     with FramePipeline.create(config, detect=False) as pipeline:
         c, d = pipeline.process_aligned(colour), pipeline.process_aligned(gray)
     assert any(not np.array_equal(x.reconstruction, y.reconstruction) for x, y in zip(c, d, strict=True))
+
+
+# ------------------------------------------------------------------ FrameStream: several frames at once
+
+
+class SlowModels(FakeModels):
+    """FakeModels whose reconstructor sleeps a different time per face value, so frames finish out of order, and
+    which records how many reconstructor calls overlap."""
+
+    def __init__(self):
+        super().__init__()
+        self.running = 0
+        self.most_at_once = 0
+        self._count_lock = threading.Lock()
+
+    def _reconstructor(self, faces, mask):
+        with self._count_lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        time.sleep(0.002 * (int(faces[0, 0, 0, 0]) % 5) if len(faces) else 0.0)
+        with self._count_lock:
+            self.running -= 1
+        return super()._reconstructor(faces, mask)
+
+
+def _faces(n):
+    """n frames of one tracked face whose brightness changes from frame to frame."""
+    return [[_face((37 * k) % 250, track_id=1)] for k in range(n)]
+
+
+def _sequential(n, config):
+    pipe = FramePipeline(FakeModels(), FakeFinder(_faces(n)), config)
+    return [pipe.process(FRAME, k, k / 30) for k in range(n)]
+
+
+@pytest.mark.parametrize("in_flight", [1, 2, 3])
+def test_stream_gives_the_sequential_results_in_order(in_flight):
+    config = PipelineConfig(smoothing=True, smoothing_alpha=0.3)  # smoothing depends on frame order
+    expected = _sequential(12, config)
+    models = SlowModels()
+    pipe = FramePipeline(models, FakeFinder(_faces(12)), config)
+    got = []
+    with FrameStream(pipe, in_flight) as stream:
+        for k in range(12):
+            got += stream.submit(FRAME, k, k / 30, tag=k)
+            assert stream.pending < in_flight
+        got += stream.drain()
+    assert [d.tag for d in got] == list(range(12))
+    assert all(d.error is None for d in got)
+    for done, want in zip(got, expected, strict=True):
+        assert done.result.frame_index == want.frame_index
+        np.testing.assert_allclose(done.result.faces[0].probs, want.faces[0].probs, rtol=1e-6)
+        np.testing.assert_array_equal(done.result.faces[0].reconstruction, want.faces[0].reconstruction)
+    assert models.most_at_once <= in_flight
+
+
+def test_frames_really_overlap():
+    models = SlowModels()
+    pipe = FramePipeline(models, FakeFinder([[_face(4, 1)]] * 20), PipelineConfig())  # 8 ms in the reconstructor
+    with FrameStream(pipe, 2) as stream:
+        for k in range(20):
+            stream.submit(FRAME, k)
+    assert models.most_at_once == 2
+
+
+def test_a_failing_frame_is_handed_back_and_the_others_go_on():
+    pipe = FramePipeline(FakeModels(), FakeFinder(_faces(5)), PipelineConfig())
+    bad = np.zeros((48, 64), np.uint8)  # not (H, W, 3)
+    with FrameStream(pipe, 2) as stream:
+        got = []
+        for k in range(5):
+            got += stream.submit(bad if k == 2 else FRAME, k, tag=k)
+        got += stream.drain()
+    assert [d.tag for d in got] == [0, 1, 2, 3, 4]
+    assert isinstance(got[2].error, ValueError) and got[2].result is None
+    assert all(d.error is None and len(d.result.faces) == 1 for k, d in enumerate(got) if k != 2)
+
+
+def test_poll_does_not_wait_and_close_finishes_what_is_in_process():
+    models = SlowModels()
+    pipe = FramePipeline(models, FakeFinder([[_face(4, 1)]] * 3), PipelineConfig())
+    stream = FrameStream(pipe, 3)
+    assert stream.submit(FRAME, 0) == [] and stream.submit(FRAME, 1) == []
+    assert len(stream.poll()) <= 2
+    rest = stream.close()
+    assert stream.pending == 0 and all(d.result is not None for d in rest)
+    assert stream.close() == []
+
+
+def test_a_setting_changed_mid_stream_applies_to_every_frame_submitted_after_it():
+    scores = np.full((2, 2), 0.8, np.float32)
+    pipe = FramePipeline(FakeModels(scores=scores), FakeFinder(_faces(6)), PipelineConfig(sensitivity=1.0))
+    with FrameStream(pipe, 2) as stream:
+        got = stream.submit(FRAME, 0) + stream.submit(FRAME, 1)  # frame 0 is done, frame 1 may still be in process
+        pipe.update_config(sensitivity=2.0)  # 0.8 > 1.0 / 2: every patch occluded from here on
+        for k in range(2, 6):
+            got += stream.submit(FRAME, k)
+        got += stream.drain()
+    flagged = [bool(d.result.faces[0].mask.all()) for d in got]
+    assert flagged[0] is False and flagged[2:] == [True] * 4  # frame 1 was found before or after the change
+
+
+def test_in_flight_must_be_positive():
+    with pytest.raises(ValueError, match="in_flight"):
+        FrameStream(FramePipeline(FakeModels(), FakeFinder()), 0)
+
+
+def test_turnstile_lets_tickets_through_in_order():
+    gate, order = Turnstile(), []
+
+    def worker(ticket):
+        time.sleep(0.001 * (7 - ticket))  # the later tickets arrive first
+        with gate.turn(ticket):
+            order.append(ticket)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+    assert order == list(range(7))
+
+
+@pytest.mark.parametrize(
+    ("runtime", "cores", "in_flight", "threads"),
+    [
+        (RuntimeConfig(), 2, 2, 1),
+        (RuntimeConfig(), 8, 2, 4),
+        (RuntimeConfig(), 1, 1, 0),
+        (RuntimeConfig(frames_in_flight=1), 8, 1, 0),
+        (RuntimeConfig(frames_in_flight=3, intra_op_threads=2), 8, 3, 2),
+    ],
+)
+def test_frames_in_flight_and_session_threads(runtime, cores, in_flight, threads):
+    assert runtime.resolved_frames_in_flight(cores) == in_flight
+    assert runtime.session_threads(cores) == threads

@@ -9,6 +9,7 @@ import pytest
 
 from ofer_live.config import AppConfig, PipelineConfig, RuntimeConfig
 from ofer_live.pipeline import STAGES, FramePipeline
+from ofer_live.pipeline.frame_stream import FrameStream
 
 
 @pytest.fixture
@@ -97,3 +98,19 @@ def test_no_reconstruction_ablation(tiny_models_dir, astronaut_bgr):
     with FramePipeline.create(config) as pipe:
         face = pipe.process(_frame(astronaut_bgr)).faces[0]
         np.testing.assert_array_equal(face.reconstruction, face.face.aligned)
+
+
+def test_stream_with_the_real_finder_and_tiny_models(tiny_models_dir, astronaut_bgr):
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[:, 64:576] = astronaut_bgr[16:496]
+    frames = [np.roll(frame, 3 * k, axis=1) for k in range(6)]
+    config = AppConfig(runtime=RuntimeConfig(models_dir=tiny_models_dir, frames_in_flight=2))
+    assert config.runtime.session_threads(cpu_count=2) == 1
+    with FramePipeline.create(config) as pipe:
+        expected = [pipe.process(f, k) for k, f in enumerate(frames)]
+    with FramePipeline.create(config) as pipe, FrameStream(pipe, 2) as stream:
+        got = [d for k, f in enumerate(frames) for d in stream.submit(f, k)] + stream.drain()
+    assert [d.result.frame_index for d in got] == list(range(6))
+    for done, want in zip(got, expected, strict=True):
+        assert [f.face.track_id for f in done.result.faces] == [f.face.track_id for f in want.faces]
+        np.testing.assert_allclose(done.result.faces[0].probs, want.faces[0].probs, atol=1e-5)
