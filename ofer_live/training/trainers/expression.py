@@ -38,6 +38,7 @@ from ofer_live.training.losses import expression_loss
 from ofer_live.training.metrics import classification_metrics
 from ofer_live.training.models import create_model, to_unit_image
 from ofer_live.training.models.registry import ModelConfig
+from ofer_live.training.models.small_map_conv import use_small_map_convs
 from ofer_live.training.presets import TrainConfig
 from ofer_live.training.trainers.common import DistInfo, Task, maybe_ddp, unwrap
 from ofer_live.training.trainers.fer_nets import load_fer_net
@@ -131,6 +132,8 @@ class ExpressionTask(Task):
         self.channels_last = self.precision == "bf16"
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if self.precision == "bf16" and device.type == "cpu":  # layer4's 3×3 maps: one bf16 matrix product each
+            use_small_map_convs(self.model)
         mcfg = unwrap(self.model).config
         self.face_size, self.grid, self.latent_dim = mcfg.face_size, mcfg.patch_grid, mcfg.latent_dim
         occ = occluder_split(data, settings)
