@@ -39,6 +39,8 @@ def _check(obj: object, name: str, ok: bool, rule: str) -> None:
 
 
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+# RuntimeConfig.precision also takes "auto": int8 on the CPU provider, fp32 on a GPU provider.
+RUNTIME_PRECISIONS: tuple[str, ...] = ("auto", *PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,18 @@ class RuntimeConfig:
     intra_op_threads: int = 0  # 0 = onnxruntime's default
     verify_checksums: bool = True
     # "int8": the detector's and the reconstructor's int8 variants where the models folder has them (MatMul weights
-    # quantised; see export/quantize.py); "fp32": the files as exported
-    precision: str = "fp32"
+    # quantised; see export/quantize.py); "fp32": the files as exported; "auto": int8 when the models run on the CPU
+    # provider (as accurate in `make eval`, and faster: README model card), fp32 on a GPU provider
+    precision: str = "auto"
     # Frames processed at once (pipeline.frame_stream): 0 = automatic, 2 with two or more cores, else 1. With more
     # than one, the automatic intra_op_threads splits the cores between them.
     frames_in_flight: int = 0
 
     def __post_init__(self) -> None:
         _check(self, "intra_op_threads", self.intra_op_threads >= 0, "must be 0 (onnxruntime's default) or more")
-        _check(self, "precision", self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
+        _check(
+            self, "precision", self.precision in RUNTIME_PRECISIONS, f"must be one of {', '.join(RUNTIME_PRECISIONS)}"
+        )
         _check(self, "frames_in_flight", 0 <= self.frames_in_flight <= 8, "must be between 0 (automatic) and 8")
 
     def resolved_frames_in_flight(self, cpu_count: int | None = None) -> int:

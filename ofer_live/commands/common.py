@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from ofer_live.config import PRECISIONS, AppConfig, layered, load_config, override
+from ofer_live.config import RUNTIME_PRECISIONS, AppConfig, layered, load_config, override
 from ofer_live.errors import UserError
 
 
@@ -49,10 +49,11 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, *, frame_stream: bool
         )
     parser.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=RUNTIME_PRECISIONS,
         default=None,
         help="fp32: the models as exported; int8: the detector's and the reconstructor's int8 variants where the "
-        "models folder has them (faster on CPU; see the README's speed table) (default: fp32)",
+        "models folder has them (faster on CPU, as accurate: see the README's model card); auto: int8 on the CPU, "
+        "fp32 on a GPU (default: auto)",
     )
     parser.add_argument(
         "--sensitivity",

@@ -190,6 +190,15 @@ def _model_file(
     return fp32, None, name, "fp32"
 
 
+def resolve_precision(precision: str, providers: list[str]) -> str:
+    """RuntimeConfig.precision -> "fp32" or "int8": "auto" is int8 when the first provider is the CPU's (the int8
+    variants quantise MatMuls for the CPU's integer units), fp32 on a GPU provider."""
+    if precision != "auto":
+        return precision
+    first = providers[0] if providers else "CPUExecutionProvider"
+    return "int8" if first.split(":")[0].lower() in ("cpuexecutionprovider", "cpu") else "fp32"
+
+
 def load_models(config: RuntimeConfig) -> Models:
     """Load occlusion, reconstructor and expression from ``config.models_dir`` (see module docstring)."""
     models_dir = _models_dir(config)
@@ -198,9 +207,10 @@ def load_models(config: RuntimeConfig) -> Models:
     loaded: list[OnnxModel] = []
     precisions: dict[str, str] = {}
     threads = config.session_threads()
+    precision = resolve_precision(config.precision, providers)
     for name in C.MODEL_NAMES:
         entry = manifest_entry(manifest, name, models_dir) if manifest is not None else None
-        file, checked, field, precisions[name] = _model_file(name, models_dir, entry, config.precision)
+        file, checked, field, precisions[name] = _model_file(name, models_dir, entry, precision)
         loaded.append(load_model(name, models_dir / file, providers, threads, checked, field))
     check_agreement(loaded)
     used = {m.provider for m in loaded}

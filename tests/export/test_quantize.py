@@ -12,7 +12,7 @@ import pytest
 from ofer_live import contracts
 from ofer_live.config import RuntimeConfig
 from ofer_live.errors import ModelError, UserError
-from ofer_live.runtime.loader import load_models
+from ofer_live.runtime.loader import load_models, resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_int8_loads_where_present_and_stays_close_to_fp32(int8_models_dir, astro
         mask[:, : q.patch_grid // 2] = 1.0
         q_scores = q.occlusion(faces)
         q_recon, q_latents = q.reconstructor(faces, mask)
-    with load_models(RuntimeConfig(models_dir=int8_models_dir)) as f:
+    with load_models(RuntimeConfig(models_dir=int8_models_dir, precision="fp32")) as f:
         assert f.precision == "fp32" and f.occlusion.path.name == "occlusion.onnx"
         scores = f.occlusion(faces)
         recon, latents = f.reconstructor(faces, mask)
@@ -67,15 +67,27 @@ def test_a_modified_int8_file_is_refused_naming_its_manifest_field(int8_models_d
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ModelError, match=r"occlusion\.int8\.onnx: sha256 .* 'models\.occlusion\.int8\.sha256'"):
         load_models(RuntimeConfig(models_dir=tmp_path / "m", precision="int8"))
-    with load_models(RuntimeConfig(models_dir=tmp_path / "m")) as fp32:  # fp32 never reads the int8 file
+    with load_models(RuntimeConfig(models_dir=tmp_path / "m", precision="fp32")) as fp32:  # never reads the int8 file
         assert fp32.precision == "fp32"
 
 
 def test_int8_without_variants_loads_fp32_and_bad_precision_is_one_line(tiny_models_dir):
     with load_models(RuntimeConfig(models_dir=tiny_models_dir, precision="int8")) as models:
         assert models.precision == "fp32"
-    with pytest.raises(UserError, match=r"RuntimeConfig\.precision must be one of fp32, int8, got 'int4'"):
+    with pytest.raises(UserError, match=r"RuntimeConfig\.precision must be one of auto, fp32, int8, got 'int4'"):
         RuntimeConfig(precision="int4")
+
+
+def test_auto_precision_is_int8_on_the_cpu_and_fp32_on_a_gpu(int8_models_dir):
+    assert RuntimeConfig().precision == "auto"
+    with load_models(RuntimeConfig(models_dir=int8_models_dir)) as models:  # this machine: the CPU provider
+        assert models.provider == "CPUExecutionProvider"
+        assert models.precisions == {"occlusion": "int8", "reconstructor": "int8", "expression": "fp32"}
+    assert resolve_precision("auto", ["CPUExecutionProvider"]) == "int8"
+    assert resolve_precision("auto", ["cpu"]) == "int8"
+    assert resolve_precision("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == "fp32"
+    assert resolve_precision("auto", ["cuda:1", "CPUExecutionProvider"]) == "fp32"
+    assert resolve_precision("fp32", ["CPUExecutionProvider"]) == "fp32"
 
 
 def test_reexport_drops_the_stale_variant(int8_models_dir, tmp_path, capsys):
