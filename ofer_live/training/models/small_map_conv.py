@@ -2,11 +2,11 @@
 
 oneDNN's bf16 convolution is slow when the output map is tiny: at 48 px, the FER net's layer4 works on 3×3 maps,
 and there its bf16 train step (forward + backward) is no faster than fp32. The same convolution written as
-im2col (``F.unfold``) and one matrix product runs on the CPU's bf16 matrix units instead. Timed ad hoc on the
-2-core CPU beside two low-priority training runs (forward + backward, batch 64, bf16 autocast, 2 threads,
-channels_last input): 512→512 channels at 3×3 took 49
-instead of 77 ms, 256→512 with stride 2 onto 3×3 took 22 instead of 47 ms; at 6×6 and larger the plain convolution
-is faster (256→256 at 6×6: 32 against 63 ms), so only maps of at most ``MAX_POSITIONS`` positions take this path.
+im2col (``F.unfold``) and one matrix product runs on the CPU's bf16 matrix units instead.
+``benchmarks/small_map_conv.py`` on the 2-core CPU (forward + backward, batch 64, bf16 autocast, 2 threads,
+channels_last input): 512→512 channels onto 3×3 took 24.2 instead of 42.6 ms, 256→512 with stride 2 onto 3×3 12.4
+instead of 19.2 ms; onto 6×6 the unfold is slower (256→256: 35.8 against 11.3 ms), so only maps of at most
+``MAX_POSITIONS`` positions take this path.
 
 ``use_small_map_convs(model)`` switches a model's eligible ``nn.Conv2d`` modules to ``SmallMapConv2d`` in place. The
 parameters, the state dict and everything outside CPU bf16 autocast are unchanged: fp32 training, evaluation and
