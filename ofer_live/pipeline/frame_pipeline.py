@@ -331,8 +331,6 @@ class FramePipeline:
         (``FrameStream``); None takes the next one. Face finding and smoothing follow ticket order; the
         "total" timing includes any wait for an earlier frame's turn.
         """
-        if self._closed:
-            raise RuntimeError("FramePipeline is closed")
         if ticket is None:
             ticket = self.take_ticket()
         timings = dict.fromkeys(STAGES, 0.0)
@@ -340,6 +338,8 @@ class FramePipeline:
         failure: BaseException | None = None
         try:
             with self._find_turns.turn(ticket):
+                if self._closed:
+                    raise RuntimeError("FramePipeline is closed")
                 frame_bgr = np.asarray(frame_bgr)
                 if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
                     raise ValueError(f"frame must be (H, W, 3) uint8 BGR, got {frame_bgr.shape} {frame_bgr.dtype}")

@@ -384,3 +384,11 @@ def test_turnstile_lets_tickets_through_in_order():
 def test_frames_in_flight_and_session_threads(runtime, cores, in_flight, threads):
     assert runtime.resolved_frames_in_flight(cores) == in_flight
     assert runtime.session_threads(cores) == threads
+
+
+def test_a_closed_pipeline_fails_every_frame_without_blocking_the_next():
+    pipe = FramePipeline(FakeModels(), FakeFinder(_faces(4)), PipelineConfig())
+    stream = FrameStream(pipe, 2)
+    pipe.close()
+    got = [d for k in range(4) for d in stream.submit(FRAME, k)] + stream.close()
+    assert len(got) == 4 and all(isinstance(d.error, RuntimeError) for d in got)
