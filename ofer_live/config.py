@@ -38,6 +38,11 @@ def _check(obj: object, name: str, ok: bool, rule: str) -> None:
         raise UserError(f"{type(obj).__name__}.{name} {rule}, got {getattr(obj, name)!r}")
 
 
+def _cores(cpu_count: int | None) -> int:
+    """cpu_count, or this machine's logical cores when None."""
+    return cpu_count if cpu_count is not None else os.cpu_count() or 1
+
+
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")
 # RuntimeConfig.precision also takes "auto": int8 on the CPU provider, fp32 on a GPU provider.
 RUNTIME_PRECISIONS: tuple[str, ...] = ("auto", *PRECISIONS)
@@ -67,10 +72,11 @@ class RuntimeConfig:
         _check(self, "frames_in_flight", 0 <= self.frames_in_flight <= 8, "must be between 0 (automatic) and 8")
 
     def resolved_frames_in_flight(self, cpu_count: int | None = None) -> int:
-        """frames_in_flight, with 0 (automatic) resolved: 2 with two or more cores, else 1."""
+        """frames_in_flight, with 0 (automatic) resolved: 2 with two or more cores, else 1. cpu_count: None = this
+        machine's."""
         if self.frames_in_flight:
             return self.frames_in_flight
-        return 2 if (cpu_count if cpu_count is not None else os.cpu_count() or 1) >= 2 else 1
+        return 2 if _cores(cpu_count) >= 2 else 1
 
     def session_threads(self, cpu_count: int | None = None) -> int:
         """Intra-op threads per ONNX Runtime session: intra_op_threads when set; else, with several frames in
@@ -78,9 +84,7 @@ class RuntimeConfig:
         if self.intra_op_threads:
             return self.intra_op_threads
         in_flight = self.resolved_frames_in_flight(cpu_count)
-        if in_flight > 1:
-            return max(1, (cpu_count if cpu_count is not None else os.cpu_count() or 1) // in_flight)
-        return 0
+        return max(1, _cores(cpu_count) // in_flight) if in_flight > 1 else 0
 
 
 @dataclass(frozen=True)

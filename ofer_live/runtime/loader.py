@@ -31,7 +31,7 @@ from ofer_live.runtime.models import (
     OnnxModel,
     ReconstructorModel,
 )
-from ofer_live.runtime.providers import create_session, select_providers
+from ofer_live.runtime.providers import CPU, create_session, parse_provider, select_providers
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +195,8 @@ def resolve_precision(precision: str, providers: list[str]) -> str:
     variants quantise MatMuls for the CPU's integer units), fp32 on a GPU provider."""
     if precision != "auto":
         return precision
-    first = providers[0] if providers else "CPUExecutionProvider"
-    return "int8" if first.split(":")[0].lower() in ("cpuexecutionprovider", "cpu") else "fp32"
+    first = parse_provider(providers[0])[0] if providers else CPU
+    return "int8" if first == CPU else "fp32"
 
 
 def load_models(config: RuntimeConfig) -> Models:
