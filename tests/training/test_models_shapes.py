@@ -115,6 +115,19 @@ def test_expression_tiny_shapes(mode):
     assert (cam >= 0).all() and (cam <= 1).all()
 
 
+def test_expression_vgg8_trunk_is_cheaper_with_the_same_contract():
+    resnet = create_model("expression_default")
+    vgg = create_model("expression_default", trunk="vgg8", widths=(32, 64, 128, 256)).eval()
+    convs = [m for m in vgg.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(convs) == 8  # the trunk's eight 3x3 convolutions (CBAM's 7x7 and 1x1 convolutions aside)
+    assert sum(p.numel() for p in vgg.parameters()) < sum(p.numel() for p in resnet.parameters()) / 5
+    logits, cam = vgg(_faces(2, 112), torch.randn(2, 196, 192))
+    assert logits.shape == (2, 7) and cam.shape == (2, 14, 14)
+    assert (cam >= 0).all() and (cam <= 1).all()
+    with pytest.raises(ValueError, match="trunk"):
+        create_model("expression_tiny", trunk="vgg16")
+
+
 def test_expression_selects_top_half_of_cam():
     model = create_model("expression_tiny").eval()
     assert model.k == 8

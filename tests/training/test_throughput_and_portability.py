@@ -92,6 +92,19 @@ def test_shipped_stage2_config_starts_from_stage1():
     assert config.run.init_from == "runs/expr_stage1"
 
 
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[2] / "configs" / "shipped").glob("*.toml")), ids=lambda p: p.stem
+)
+def test_every_shipped_config_resolves_and_builds_its_model(path):
+    from ofer_live.training.models import create_model
+    from ofer_live.training.presets import apply_overrides
+
+    kind = next(k for k in ("occlusion", "reconstructor", "expression") if path.stem.startswith(k))
+    config = apply_overrides(resolve_config(kind, "default"), load_toml(path))  # unknown keys raise
+    model = create_model(config.model.name, **config.model.kwargs)
+    assert model.config.contract == kind
+
+
 # -- weights back from ONNX --------------------------------------------------------------------------------------
 
 
@@ -106,17 +119,20 @@ def _trained_batchnorm(model):
     return model
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_onnx_weights_come_back_exactly(kind, tmp_path):
+@pytest.mark.parametrize(
+    ("kind", "kwargs"), [(kind, {}) for kind in KINDS] + [("expression", {"trunk": "vgg8"})], ids=[*KINDS, "vgg8"]
+)
+def test_onnx_weights_come_back_exactly(kind, kwargs, tmp_path):
     from ofer_live.export.onnx_export import example_inputs, export_model, make_model_metadata
     from ofer_live.training.models import create_model
     from ofer_live.training.onnx_weights import checkpoint_from_onnx, conv_batchnorm_pairs
 
     torch.manual_seed(3)
-    model = _trained_batchnorm(create_model(f"{ARCH[kind]}_tiny")).eval()
+    model = _trained_batchnorm(create_model(f"{ARCH[kind]}_tiny", **kwargs)).eval()
     path = export_model(model, kind, tmp_path / f"{kind}.onnx", make_model_metadata(model, trained_on="test"))
     ckpt = checkpoint_from_onnx(path)  # also checks the imported module against ONNX Runtime
     assert ckpt["model_name"] == f"{ARCH[kind]}_tiny" and ckpt["trained_on"] == "test"
+    assert ckpt["model_kwargs"] == kwargs
     folded = {bn for _, bn in conv_batchnorm_pairs(model)}
     assert set(ckpt["extra"]["folded_batchnorm"]) == folded
     original = model.state_dict()
