@@ -80,7 +80,7 @@ class CBAM(nn.Module):
 
 
 def _vgg_stage(in_channels: int, out_channels: int, convs: int, pool: bool) -> nn.Sequential:
-    """(N, in, H, W) -> (N, out, H', W'): an optional 2x2 max-pool (H' = H // 2), then ``convs`` x (3x3 conv, BN, ReLU)."""
+    """(N, in, H, W) -> (N, out, H', W'): optional 2x2 max-pool (H' = H // 2), then ``convs`` x (3x3 conv, BN, ReLU)."""
     layers: list[nn.Module] = [nn.MaxPool2d(2)] if pool else []
     for i in range(convs):
         layers += [
