@@ -131,13 +131,23 @@ def find_checkpoint(run: Path) -> Path:
 
 def load_weights(spec: str | Path) -> dict[str, Any]:
     """Weights to start a run from (``--init-from``): an exported ``.onnx`` file (its weights recovered by
-    ``training.onnx_weights``), a checkpoint file (full or compact) or a run folder -> a checkpoint dict."""
+    ``training.onnx_weights``), a checkpoint file (full or compact) or a run folder -> a checkpoint dict.
+
+    A full checkpoint saved by a run with a weight average (``run.ema_decay``) gives its average, the weights that
+    run validated and would export: for ``best.pt`` they are its weights anyway, and ``last.pt`` (the end of a
+    schedule) gives the average at its last step rather than the live weights."""
     path = Path(spec)
     if path.suffix.lower() == ".onnx":
         from ofer_live.training.onnx_weights import checkpoint_from_onnx
 
         return checkpoint_from_onnx(path)
-    return load_checkpoint(find_checkpoint(path))
+    ckpt = load_checkpoint(find_checkpoint(path))
+    ema = (ckpt.get("extra") or {}).get("ema")
+    if ema:
+        state = dict(ckpt["state_dict"])
+        state.update({k: v.to(state[k].dtype) for k, v in ema["shadow"].items() if k in state})
+        ckpt = {**ckpt, "state_dict": state}
+    return ckpt
 
 
 def save_compact_checkpoint(path: Path, ckpt: Mapping[str, Any]) -> Path:

@@ -341,6 +341,11 @@ def test_ema_weights_are_validated_saved_as_best_and_resume_exactly(data_root, t
     for name, value in ema["shadow"].items():  # last.pt: live weights + the average; best.pt: the average
         torch.testing.assert_close(best["state_dict"][name], value)
     assert any(not torch.equal(last["state_dict"][k], v) for k, v in ema["shadow"].items())
+    from ofer_live.training.checkpoint import load_weights
+
+    started = load_weights(tmp_path / "one" / "last.pt")["state_dict"]  # --init-from last.pt: the average
+    for name, value in ema["shadow"].items():
+        torch.testing.assert_close(started[name], value)
     config = tiny("expression", data_root, cache, run={"ema_decay": 0.9, "epochs": 2})
     run_training(config, tmp_path / "full")
     ema = load_checkpoint(tmp_path / "full" / "last.pt")["extra"]["ema"]
