@@ -14,7 +14,7 @@ from ofer_live import contracts
 from ofer_live.errors import ModelError, UserError
 from ofer_live.export.onnx_export import export_model, make_model_metadata, read_metadata, write_manifest
 from ofer_live.export.parity import check_parity
-from ofer_live.training.checkpoint import build_model, find_checkpoint, load_checkpoint
+from ofer_live.training.checkpoint import build_model, find_checkpoint, load_checkpoint, with_averaged_weights
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ def export_runs(
     runs: Sequence[Path], out: Path, opset: int = 17, parity: bool = True, options: Mapping[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Export one checkpoint per contract model from ``runs`` (run folders or checkpoint files) into ``out``.
+    A checkpoint with a weight average exports the average (``with_averaged_weights``).
 
     ``options``: model keyword arguments without weights (e.g. ``flip_average``) set on every model whose
     constructor takes them; an option no model takes is a UserError.
@@ -34,7 +35,7 @@ def export_runs(
     used: set[str] = set()
     for run_dir in runs:
         path = find_checkpoint(run_dir)
-        ckpt = load_checkpoint(path)
+        ckpt = with_averaged_weights(load_checkpoint(path))  # last.pt: the average its run validated
         model = build_model(ckpt, source=str(path))
         takes = set(inspect.signature(type(model).__init__).parameters) - {"self"}
         accepted = {k: v for k, v in (options or {}).items() if k in takes}

@@ -141,13 +141,18 @@ def load_weights(spec: str | Path) -> dict[str, Any]:
         from ofer_live.training.onnx_weights import checkpoint_from_onnx
 
         return checkpoint_from_onnx(path)
-    ckpt = load_checkpoint(find_checkpoint(path))
+    return with_averaged_weights(load_checkpoint(find_checkpoint(path)))
+
+
+def with_averaged_weights(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """A loaded checkpoint -> the same with its weight average (``extra["ema"]``) as ``state_dict`` when it has one:
+    the weights its run validated (``metrics``) and that ``--init-from`` and ``ofer-live export`` take."""
     ema = (ckpt.get("extra") or {}).get("ema")
-    if ema:
-        state = dict(ckpt["state_dict"])
-        state.update({k: v.to(state[k].dtype) for k, v in ema["shadow"].items() if k in state})
-        ckpt = {**ckpt, "state_dict": state}
-    return ckpt
+    if not ema:
+        return ckpt
+    state = dict(ckpt["state_dict"])
+    state.update({k: v.to(state[k].dtype) for k, v in ema["shadow"].items() if k in state})
+    return {**ckpt, "state_dict": state}
 
 
 def save_compact_checkpoint(path: Path, ckpt: Mapping[str, Any]) -> Path:

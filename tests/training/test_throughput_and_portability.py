@@ -346,6 +346,14 @@ def test_ema_weights_are_validated_saved_as_best_and_resume_exactly(data_root, t
     started = load_weights(tmp_path / "one" / "last.pt")["state_dict"]  # --init-from last.pt: the average
     for name, value in ema["shadow"].items():
         torch.testing.assert_close(started[name], value)
+    from ofer_live.export.bundle import export_runs
+    from ofer_live.training.onnx_weights import checkpoint_from_onnx
+
+    export_runs([tmp_path / "one" / "last.pt"], tmp_path / "exported")  # export last.pt: the average too
+    exported = checkpoint_from_onnx(tmp_path / "exported" / "expression.onnx")["state_dict"]
+    head = "classifier.4.weight"  # not folded into a convolution, so it comes back exactly
+    assert not torch.equal(last["state_dict"][head], ema["shadow"][head])
+    torch.testing.assert_close(exported[head], ema["shadow"][head])
     config = tiny("expression", data_root, cache, run={"ema_decay": 0.9, "epochs": 2})
     run_training(config, tmp_path / "full")
     ema = load_checkpoint(tmp_path / "full" / "last.pt")["extra"]["ema"]
