@@ -69,18 +69,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace, out: Path) -> None:
-    from ofer_live.export.bundle import export_runs
+    from ofer_live.export.bundle import export_runs, parse_model_options
     from ofer_live.export.quantize import QUANTIZED_MODELS
 
-    options = {}
-    for item in args.options:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
+    options = parse_model_options(args.options)
     exported = export_runs(args.runs, out, opset=args.opset, parity=not args.no_parity, options=options)
     for name, entry in exported.items():
         print(f"{name}: {entry['model_name']} from {entry['source']} -> {entry['file']}")

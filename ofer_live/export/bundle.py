@@ -19,6 +19,21 @@ from ofer_live.training.checkpoint import build_model, find_checkpoint, load_che
 log = logging.getLogger(__name__)
 
 
+def parse_model_options(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
+    """["KEY=VALUE", ...] -> {key: value}: values are JSON (true, 3, 0.5, [32, 64]) or else plain strings. A malformed
+    item is a one-line UserError naming ``flag``."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
 def export_runs(
     runs: Sequence[Path], out: Path, opset: int = 17, parity: bool = True, options: Mapping[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:

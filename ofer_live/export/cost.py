@@ -2,6 +2,7 @@
 Runtime CPU latency at batch 1. Used for the README's per-preset table.
 
     python -m ofer_live.export.cost default      # builds the three default models (random weights) and measures
+    python -m ofer_live.export.cost default --expression trunk=vgg8 --expression widths=[32,64,128,256]
 """
 
 from __future__ import annotations
@@ -61,14 +62,17 @@ def ort_latency_ms(path: Path, model: nn.Module, threads: int = 2, runs: int = 5
     return {"median_ms": float(np.median(times)), "min_ms": float(np.min(times))}
 
 
-def preset_costs(preset: str, threads: int = 2, runs: int = 50) -> dict[str, dict[str, Any]]:
-    """Build ``<arch>_<preset>`` for the three models (random weights), export to a temp dir and measure each."""
+def preset_costs(
+    preset: str, threads: int = 2, runs: int = 50, overrides: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Build ``<arch>_<preset>`` for the three models (random weights; ``overrides``: {model name: keyword
+    arguments}), export to a temp dir and measure each."""
     from ofer_live.training.models import create_model
 
     out: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, arch in ARCHITECTURES.items():
-            model = create_model(f"{arch}_{preset}").eval()
+            model = create_model(f"{arch}_{preset}", **(overrides or {}).get(name, {})).eval()
             path = export_model(model, name, Path(tmp) / contracts.MODEL_FILES[name], make_model_metadata(model))
             out[name] = {
                 "model": f"{arch}_{preset}",
@@ -94,8 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=2, help="ORT intra-op threads (default: 2)")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per model (default: 50)")
+    parser.add_argument(
+        "--expression",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword argument of the FER net (repeatable; JSON values), e.g. trunk=vgg8 widths=[32,64,128,256]",
+    )
     args = parser.parse_args(argv)
-    costs = preset_costs(args.preset, threads=args.threads, runs=args.runs)
+    from ofer_live.export.bundle import parse_model_options
+
+    overrides = {contracts.EXPRESSION: parse_model_options(args.expression, "--expression")}
+    costs = preset_costs(args.preset, threads=args.threads, runs=args.runs, overrides=overrides)
     lines = [
         f"| model | params | GFLOPs | ONNX MB | ORT {args.threads} threads, batch 1 (median / min ms) |",
         "|---|---|---|---|---|",

@@ -152,3 +152,18 @@ def test_cost_helpers(tiny_models_dir, tiny_torch_models):
     assert cost["params"] == sum(p.numel() for p in model.parameters()) and cost["gflops"] > 0
     latency = ort_latency_ms(tiny_models_dir / contracts.MODEL_FILES[contracts.RECONSTRUCTOR], model, runs=3)
     assert 0 < latency["min_ms"] <= latency["median_ms"]
+
+
+def test_cost_of_a_fer_net_variant_and_model_option_parsing():
+    from ofer_live.errors import UserError
+    from ofer_live.export.bundle import parse_model_options
+    from ofer_live.export.cost import preset_costs
+
+    options = parse_model_options(["trunk=vgg8", "widths=[8, 16, 32, 64]", "flip_average=true"])
+    assert options == {"trunk": "vgg8", "widths": [8, 16, 32, 64], "flip_average": True}
+    with pytest.raises(UserError, match="--expression expects KEY=VALUE, got 'vgg8'"):
+        parse_model_options(["vgg8"], "--expression")
+    plain = preset_costs("tiny", runs=1)[contracts.EXPRESSION]
+    vgg = preset_costs("tiny", runs=1, overrides={contracts.EXPRESSION: {"trunk": "vgg8"}})[contracts.EXPRESSION]
+    assert vgg["model"] == plain["model"] == "expression_tiny"
+    assert vgg["params"] != plain["params"] and vgg["gflops"] > 0

@@ -143,7 +143,6 @@ class ExpressionNet(nn.Module):
         self.normalize = Normalize()
 
         w1, w2, w3, w4 = widths
-        self.trunk = trunk
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if maxpool else nn.Identity()
         if trunk == "resnet18":
