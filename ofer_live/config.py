@@ -98,6 +98,9 @@ class PipelineConfig:
     max_faces: int = 8
     detection_confidence: float = 0.5
     use_reconstruction: bool = True  # False feeds the aligned face straight to the FER net (ablation)
+    # True: for a face with flagged patches, the FER net also reads the face as it is, and the two logits are
+    # averaged (an extra FER pass only for such faces). Measured in `make eval`'s ablation; see README, Design.
+    direct_view: bool = True
     # True: all three models see the face's luma (BT.601, as OpenCV's RGB2GRAY), so a colour face and its gray copy
     # get the same result; off by default because the shipped detector, given gray colour-webcam faces, flags
     # 15 % of a clean face (2.6 % in colour). See README, Design.

@@ -103,19 +103,20 @@ def through_pipeline(
     *,
     mask: np.ndarray | None = None,
     use_reconstruction: bool | None = None,
+    direct_view: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """faces (N, S, S, 3) -> {"probs" (N, 7), "cam" (N, G, G), "scores" (N, G, G), "mask" (N, G, G),
     "reconstruction" (N, S, S, 3)} from ``pipeline.process_aligned`` in batches of ``batch`` faces.
 
     ``mask`` (N, G, G) replaces the detector's mask (the oracle); ``use_reconstruction=False`` is the
-    no-reconstruction ablation (see ``FramePipeline.process_aligned``).
+    no-reconstruction ablation, ``direct_view=False`` the reconstruction alone (see ``FramePipeline.process_aligned``).
     """
     g, size = pipeline.models.patch_grid, pipeline.face_size
     results = []
     for i in range(0, len(faces), batch):
         chunk_mask = None if mask is None else mask[i : i + batch]
         results += pipeline.process_aligned(
-            faces[i : i + batch], mask=chunk_mask, use_reconstruction=use_reconstruction
+            faces[i : i + batch], mask=chunk_mask, use_reconstruction=use_reconstruction, direct_view=direct_view
         )
     if not results:
         return {
@@ -138,6 +139,16 @@ def with_expression(pipeline: FramePipeline, expression: Callable[..., Any]) -> 
     """The same models and settings with another FER net (the ablation's variants). Close only the original."""
     models = dataclasses.replace(pipeline.models, expression=expression)
     return FramePipeline(models, config=pipeline.config)
+
+
+def without_latents(expression: Callable[..., Any]) -> Callable[..., Any]:
+    """The FER net ``expression(faces (N, S, S, 3), latents (N, G*G, D)) -> (logits, cam)`` with its ViT latents
+    replaced by zeros: the ablation row that shows what the latent branch adds."""
+
+    def run(faces: Faces, latents: np.ndarray) -> Any:
+        return expression(faces, np.zeros_like(latents))
+
+    return run
 
 
 def predict_baseline(baseline: Baseline, faces: Faces, batch: int = 64) -> np.ndarray:
@@ -364,19 +375,35 @@ class _Evaluation:
         }
 
     def ablation(self, variants: dict[str, Callable[..., Any]]) -> list[dict[str, Any]]:
-        """Table 10: clean and pasted accuracy with / without reconstruction, per FER net (``pasted`` first)."""
+        """Table 10: clean and pasted accuracy per FER net and mode (``pasted`` first). The shipped net runs the
+        pipeline as shipped (reconstruction + direct view), the reconstruction alone, and no reconstruction; the
+        same net with its latents zeroed and the variants run the first and the last."""
         self.say("ablation")
+        full, alone, none = (
+            ("full", True, True),
+            ("reconstruction_only", True, False),
+            ("no_reconstruction", False, False),
+        )
+        nets: dict[str, tuple[Callable[..., Any] | None, tuple]] = {
+            "shipped FER net": (None, (full, alone, none)),
+            "shipped FER net, latents zeroed": (without_latents(self.pipeline.models.expression), (full, none)),
+            **{name: (fn, (full, none)) for name, fn in variants.items()},
+        }
         rows = []
-        for name, fn in {"shipped FER net": None, **variants}.items():
+        for name, (fn, modes) in nets.items():
             variant = self.pipeline if fn is None else with_expression(self.pipeline, fn)
-            for mode in ("full", "no_reconstruction"):
-                row: dict[str, Any] = {"expression": name, "reconstruction": mode == "full"}
+            for mode, use_reconstruction, direct_view in modes:
+                row: dict[str, Any] = {
+                    "expression": name,
+                    "reconstruction": use_reconstruction,
+                    "direct_view": direct_view,
+                }
                 for condition, inputs in (("clean", self.faces), ("pasted", self.pasted_faces)):
                     probs = self.reuse.get((condition, mode)) if fn is None else None
                     if probs is None:
-                        probs = through_pipeline(variant, inputs, self.batch, use_reconstruction=mode == "full")[
-                            "probs"
-                        ]
+                        probs = through_pipeline(
+                            variant, inputs, self.batch, use_reconstruction=use_reconstruction, direct_view=direct_view
+                        )["probs"]
                     correct = probs.argmax(1) == self.labels
                     row[f"{condition}_accuracy"] = float(correct.mean()) if len(self.faces) else float("nan")
                 rows.append(row)

@@ -55,6 +55,29 @@ def to_luma(faces: np.ndarray) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=-1)
 
 
+def expression_with_direct_view(
+    expression: Callable[..., Any],
+    reconstruction: np.ndarray,
+    direct: np.ndarray,
+    latents: np.ndarray,
+    flagged: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """reconstruction, direct (N, S, S, 3) uint8, latents (N, G*G, D), flagged (N,) bool ->
+    (logits (N, 7), cam (N, G, G)).
+
+    The FER net reads every reconstruction; for the flagged faces it also reads the face as it is (``direct``),
+    in the same batch, and the two logits are averaged. The CAM is the reconstruction's. Unflagged faces cost
+    one pass: their reconstruction is the face itself."""
+    n = len(reconstruction)
+    extra = np.flatnonzero(flagged)
+    if not len(extra):
+        return expression(reconstruction, latents)
+    both, cam = expression(np.concatenate([reconstruction, direct[extra]]), np.concatenate([latents, latents[extra]]))
+    logits = np.array(both[:n])
+    logits[extra] = (logits[extra] + both[n:]) / 2.0
+    return logits, cam[:n]
+
+
 def _identity_face(aligned: np.ndarray) -> Face:
     """A Face for an already-aligned crop: box = the whole crop, identity transforms, track_id -1."""
     S = aligned.shape[0]
@@ -268,7 +291,9 @@ class FramePipeline:
             recon, fer_input = original, aligned
         t2 = time.perf_counter()
         timings["reconstruct"] = (t2 - t1) * 1000.0
-        logits, cam = m.expression(fer_input, latents)
+        direct_view = config.use_reconstruction and config.direct_view
+        flagged = mask.any(axis=(1, 2)) & direct_view
+        logits, cam = expression_with_direct_view(m.expression, fer_input, aligned, latents, flagged)
         probs = softmax(logits)
         timings["expression"] = (time.perf_counter() - t2) * 1000.0
         return score, mask, recon, probs, cam
@@ -370,13 +395,15 @@ class FramePipeline:
         *,
         mask: np.ndarray | None = None,
         use_reconstruction: bool | None = None,
+        direct_view: bool | None = None,
     ) -> list[FaceResult]:
         """faces_rgb: (N, S, S, 3) uint8 RGB pre-cropped faces -> N FaceResults (no detection, no smoothing).
 
-        Each result's ``face`` has box (0, 0, S, S), identity transforms and track_id -1. The two keywords are the
+        Each result's ``face`` has box (0, 0, S, S), identity transforms and track_id -1. The keywords are the
         ablations that ``ofer-live eval`` measures: ``mask`` (N, G, G), 1 = occluded, replaces the detector's
-        mask (the "oracle"; patch scores are then zeros); ``use_reconstruction`` overrides the setting of the same
-        name for this call (False: the FER net sees the face as it is, with the latents of the unmasked face).
+        mask (the "oracle"; patch scores are then zeros); ``use_reconstruction`` and ``direct_view`` override the
+        settings of the same names for this call (``use_reconstruction=False``: the FER net sees the face as it is,
+        with the latents of the unmasked face; ``direct_view=False``: the FER net reads only the reconstruction).
         """
         if self._closed:
             raise RuntimeError("FramePipeline is closed")
@@ -389,6 +416,8 @@ class FramePipeline:
         config = dataclasses.replace(self.config, smoothing=False)
         if use_reconstruction is not None:
             config = dataclasses.replace(config, use_reconstruction=use_reconstruction)
+        if direct_view is not None:
+            config = dataclasses.replace(config, direct_view=direct_view)
         faces = [_identity_face(face) for face in batch]
         outputs = self._infer(batch, config, {}, given_mask=mask)
         return list(self._results(faces, outputs, config))

@@ -54,7 +54,16 @@ def test_eval_writes_report_and_is_deterministic(data_root, tiny_models_dir, tmp
     assert 0.1 < report["pasted"]["all"]["coverage_mean"] < 0.4
     assert set(report["detection"]) >= {"seen", "heldout", "clean_flagged_fraction"}
     assert report["reconstruction"]["n"] > 0 and report["reconstruction"]["psnr"] > 0
-    assert [row["expression"] for row in report["ablation"]] == ["shipped FER net"] * 2 + ["copy"] * 2
+    rows = [(row["expression"], row["reconstruction"], row["direct_view"]) for row in report["ablation"]]
+    assert rows == [
+        ("shipped FER net", True, True),
+        ("shipped FER net", True, False),
+        ("shipped FER net", False, False),
+        ("shipped FER net, latents zeroed", True, True),
+        ("shipped FER net, latents zeroed", False, False),
+        ("copy", True, True),
+        ("copy", False, False),
+    ]
     clean = report["clean"]["pipeline"]
     assert np.asarray(clean["confusion"]).sum() == 13
     md = (tmp_path / "r1" / "report.md").read_text()
@@ -181,3 +190,21 @@ def test_grad_cam_on_a_small_conv_net():
     assert maps.shape == (3, 8, 8) and maps.dtype == np.float32
     assert (maps >= 0).all() and np.allclose(maps.reshape(3, -1).max(axis=1), 1.0)
     assert isinstance(cam.layer, nn.Conv2d) and cam.layer.out_channels == 8
+
+
+def test_without_latents_feeds_zeros_and_keeps_the_faces():
+    from ofer_live.evaluation.measure import without_latents
+
+    seen = {}
+
+    def expression(faces, latents):
+        seen["faces"], seen["latents"] = faces, latents
+        return latents.sum(axis=(1, 2))[:, None], None
+
+    faces = np.full((2, 8, 8, 3), 7, np.uint8)
+    latents = np.ones((2, 4, 3), np.float32)
+    logits, _ = without_latents(expression)(faces, latents)
+    assert seen["faces"] is faces
+    assert seen["latents"].shape == latents.shape and not seen["latents"].any()
+    assert logits.tolist() == [[0.0], [0.0]]
+    assert latents.all()  # the caller's array is untouched

@@ -91,7 +91,8 @@ def test_two_faces_one_batch_per_model():
     finder = FakeFinder([[_face(200, 1), _face(50, 2)]], small=[(1, 2, 3, 4)])
     pipe = FramePipeline(models, finder, PipelineConfig())
     result = pipe.process(FRAME, frame_index=7, time_s=0.5)
-    assert models.calls == [("occlusion", 2), ("reconstructor", 2), ("expression", 2)]
+    # one batch per model; the FER net's batch also holds the flagged face as it is (the direct view)
+    assert models.calls == [("occlusion", 2), ("reconstructor", 2), ("expression", 3)]
     assert result.frame_index == 7 and result.time_s == 0.5 and result.frame_shape == (48, 64)
     assert len(result.faces) == 2 and result.small_faces == ((1, 2, 3, 4),)
     assert set(result.timings_ms) == set(STAGES)

@@ -114,3 +114,29 @@ def test_stream_with_the_real_finder_and_tiny_models(tiny_models_dir, astronaut_
     for done, want in zip(got, expected, strict=True):
         assert [f.face.track_id for f in done.result.faces] == [f.face.track_id for f in want.faces]
         np.testing.assert_allclose(done.result.faces[0].probs, want.faces[0].probs, atol=1e-5)
+
+
+def test_direct_view_averages_the_logits_of_the_reconstruction_and_the_face(tiny_models_dir, astronaut_bgr):
+    """A face with flagged patches: the FER net's logits on its reconstruction and on the face as it is are
+    averaged; a face without: one pass, the same result with the direct view on or off."""
+    import cv2
+
+    from ofer_live.pipeline.frame_pipeline import softmax
+
+    config = AppConfig(runtime=RuntimeConfig(models_dir=tiny_models_dir, intra_op_threads=1))
+    with FramePipeline.create(config, detect=False) as pipe:
+        s, g = pipe.face_size, pipe.models.patch_grid
+        face = cv2.resize(astronaut_bgr[60:380, 100:420, ::-1], (s, s), interpolation=cv2.INTER_AREA)
+        faces = np.ascontiguousarray(np.stack([face, face[:, ::-1]]))
+        mask = np.zeros((2, g, g), np.float32)
+        mask[0, : g // 2] = 1  # the first face has its top half flagged, the second nothing
+        fused = pipe.process_aligned(faces, mask=mask)
+        alone = pipe.process_aligned(faces, mask=mask, direct_view=False)
+        recon, latents = pipe.models.reconstructor(faces, mask)
+        on_recon, _ = pipe.models.expression(recon, latents)
+        on_face, _ = pipe.models.expression(faces, latents)
+    np.testing.assert_allclose(alone[0].probs, softmax(on_recon)[0], atol=1e-5)
+    np.testing.assert_allclose(fused[0].probs, softmax((on_recon + on_face) / 2)[0], atol=1e-5)
+    assert not np.allclose(fused[0].probs, alone[0].probs, atol=1e-4)  # the direct view changed the result
+    np.testing.assert_allclose(fused[1].probs, alone[1].probs, atol=1e-6)
+    np.testing.assert_array_equal(fused[1].reconstruction, faces[1])
