@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/direct_view.py [--data ../shared/data] [--models exported_models] [--seed 0]
 
 `make eval` measures a seeded subset of 1,000 labelled FER+ valid faces. This check takes the other labelled valid
-faces (2,370 with `--seed 0`, the same seed as `make eval`), pastes cut-outs covering about 25 % of each face (all
-kinds, then the held-out kind alone, with another seed than eval's), and prints, through
+faces (2,370 with `--seed 0 --eval-images 1000`, `make eval`'s settings), pastes cut-outs covering about 25 % of
+each face (all kinds, then the held-out kind alone, with another seed than eval's), and prints, through
 ``FramePipeline.process_aligned`` as the app runs it, the accuracy of:
 
 - the pipeline as shipped: reconstruction, and for faces with flagged patches also the face as it is, logits
@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from ofer_live.config import AppConfig, RuntimeConfig
-from ofer_live.evaluation.measure import load_eval_data, pasted_condition, through_pipeline
+from ofer_live.evaluation.measure import pasted_condition, through_pipeline
 from ofer_live.pipeline.frame_pipeline import FramePipeline
-from ofer_live.training.data.cache import CacheSettings, ferplus
+from ofer_live.training.data.cache import CacheSettings, ferplus, occluders
 from ofer_live.training.data.occluders import OccluderBank
+from ofer_live.training.data.occlusion_synth import template_layout
 from ofer_live.training.data.paths import resolve_data_root
 from ofer_live.training.data.sources import subsample
 
@@ -44,6 +45,9 @@ def main() -> None:
     parser.add_argument("--cache", default="cache", help="the cache folder (default cache)")
     parser.add_argument("--models", default="exported_models", help="the models folder (default exported_models)")
     parser.add_argument("--seed", type=int, default=0, help="make eval's seed: its subset is left out (default 0)")
+    parser.add_argument(
+        "--eval-images", type=int, default=1000, help="make eval's --max-images: the size of that subset (default 1000)"
+    )
     parser.add_argument("--heldout-kind", default="scarves", help="the held-out occluder kind (default scarves)")
     args = parser.parse_args()
 
@@ -51,22 +55,22 @@ def main() -> None:
     config = AppConfig(runtime=RuntimeConfig(models_dir=Path(args.models)))
     with FramePipeline.create(config, detect=False) as pipeline:
         size, grid = pipeline.face_size, pipeline.models.patch_grid
-        bank_data = load_eval_data(settings, size, [args.heldout_kind], 0, args.seed, 1)
+        bank = occluders(settings)  # split as `make eval` splits it (load_eval_data)
+        seen, heldout = bank.split([args.heldout_kind] if args.heldout_kind in bank.kinds else [])
+        layout = template_layout()
         valid = ferplus(settings, "valid")
         labelled = np.flatnonzero(valid.labels >= 0)
-        in_eval = set(subsample(labelled, 1000, args.seed).tolist())
+        in_eval = set(subsample(labelled, args.eval_images, args.seed).tolist())
         rest = np.array([i for i in labelled if i not in in_eval])
         faces = valid.store.batch(rest, size)
         labels = valid.labels[rest].astype(np.int64)
         print(f"{len(rest)} labelled FER+ valid faces outside make eval's subset (seed {args.seed})")
-        all_kinds = OccluderBank(list(bank_data.seen) + list(bank_data.heldout))
+        all_kinds = OccluderBank(list(seen) + list(heldout))  # in make eval's order
         seed = args.seed + 1000
         conditions = {
             "clean": faces,
-            "pasted, all kinds": pasted_condition(faces, all_kinds, bank_data.layout, 0.25, grid, seed, 10)[0],
-            f"pasted, {args.heldout_kind}": pasted_condition(
-                faces, bank_data.heldout, bank_data.layout, 0.25, grid, seed, 12
-            )[0],
+            "pasted, all kinds": pasted_condition(faces, all_kinds, layout, 0.25, grid, seed, 10)[0],
+            f"pasted, {args.heldout_kind}": pasted_condition(faces, heldout, layout, 0.25, grid, seed, 12)[0],
         }
         print("| faces | " + " | ".join(MODES) + " |")
         print("|---" * (len(MODES) + 1) + "|")
