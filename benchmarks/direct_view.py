@@ -1,6 +1,7 @@
 """Does the direct view pay on FER+ valid faces that `make eval` does not use?
 
     .venv/bin/python benchmarks/direct_view.py [--data ../shared/data] [--models exported_models] [--seed 0]
+                                               [--max-faces N]
 
 `make eval` measures a seeded subset of 1,000 labelled FER+ valid faces. This check takes the other labelled valid
 faces (2,370 with `--seed 0 --eval-images 1000`, `make eval`'s settings), pastes cut-outs covering about 25 % of
@@ -12,7 +13,8 @@ each face (all kinds, then the held-out kind alone, with another seed than eval'
 - the reconstruction alone (``direct_view=False``);
 - no reconstruction (``use_reconstruction=False``).
 
-About 6 minutes on an idle 2-core CPU.
+About 16 minutes on an idle 2-core CPU; ``--max-faces 1200`` (the first 1,200 of those faces, the same occlusions)
+takes about 8 and is how candidate models were compared (``--models``: a folder made by ``ofer-live export``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument(
         "--eval-images", type=int, default=1000, help="make eval's --max-images: the size of that subset (default 1000)"
     )
+    parser.add_argument("--max-faces", type=int, default=0, help="only the first N of those faces, 0 = all (default 0)")
     parser.add_argument("--heldout-kind", default="scarves", help="the held-out occluder kind (default scarves)")
     args = parser.parse_args()
 
@@ -62,9 +65,11 @@ def main() -> None:
         labelled = np.flatnonzero(valid.labels >= 0)
         in_eval = set(subsample(labelled, args.eval_images, args.seed).tolist())
         rest = np.array([i for i in labelled if i not in in_eval])
+        if args.max_faces > 0:
+            rest = rest[: args.max_faces]
         faces = valid.store.batch(rest, size)
         labels = valid.labels[rest].astype(np.int64)
-        print(f"{len(rest)} labelled FER+ valid faces outside make eval's subset (seed {args.seed})")
+        print(f"{len(rest)} labelled FER+ valid faces outside make eval's subset (seed {args.seed}); {args.models}")
         all_kinds = OccluderBank(list(seen) + list(heldout))  # in make eval's order
         seed = args.seed + 1000
         conditions = {
