@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="RUN",
         help="training run folders (or checkpoint files); each holds one model's checkpoint "
-        "(best.pt, final.pt, last.pt or checkpoint.pt); may be left out with --int8",
+        "(best.pt, final.pt, last.pt or checkpoint.pt); two or more FER runs export as one ensemble "
+        "(logits and CAMs averaged in the graph); may be left out with --int8",
     )
     parser.add_argument(
         "--int8",

@@ -34,11 +34,36 @@ def parse_model_options(items: Sequence[str], flag: str = "--set") -> dict[str, 
     return options
 
 
+def ensemble_checkpoint(found: Sequence[tuple[Path, dict[str, Any], Any]]) -> tuple[Path, dict[str, Any], Any]:
+    """Several (path, checkpoint, built FER net) -> one (path of the first, checkpoint, ``ExpressionEnsemble``) with
+    the members' weights, their sources in ``trained_on`` and their validation metrics under ``members``."""
+    from ofer_live.training.models import create_model
+    from ofer_live.training.models.expression_ensemble import ENSEMBLE_NAME
+
+    specs = [{"name": ckpt["model_name"], "kwargs": dict(model.model_kwargs)} for _, ckpt, model in found]
+    ensemble = create_model(ENSEMBLE_NAME, members=specs)
+    for member, (_, _, model) in zip(ensemble.members, found, strict=True):
+        member.load_state_dict(model.state_dict())
+    state = {k: v for k, v in ensemble.state_dict().items()}
+    first_path, first, _ = found[0]
+    ckpt = {
+        **first,
+        "model_name": ENSEMBLE_NAME,
+        "model_kwargs": {"members": specs},
+        "state_dict": state,
+        "trained_on": " + ".join(f"[{path.parent.name or path.name}: {c['trained_on']}]" for path, c, _ in found),
+        "metrics": {"members": [dict(c["metrics"]) for _, c, _ in found]},
+        "preset": " + ".join(sorted({str(c["preset"]) for _, c, _ in found})),
+    }
+    return first_path, ckpt, ensemble
+
+
 def export_runs(
     runs: Sequence[Path], out: Path, opset: int = 17, parity: bool = True, options: Mapping[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Export one checkpoint per contract model from ``runs`` (run folders or checkpoint files) into ``out``.
-    A checkpoint with a weight average exports the average (``with_averaged_weights``).
+    A checkpoint with a weight average exports the average (``with_averaged_weights``). Two or more expression
+    checkpoints export as one ensemble (``expression_ensemble``: their logits and CAMs averaged in the graph).
 
     ``options``: model keyword arguments without weights (e.g. ``flip_average``) set on every model whose
     constructor takes them; an option no model takes is a UserError.
@@ -59,9 +84,9 @@ def export_runs(
             ckpt = {**ckpt, "model_kwargs": {**dict(ckpt["model_kwargs"]), **accepted}}
             model = build_model(ckpt, source=str(path))
         name = model.config.contract
-        if name in loaded:
-            raise UserError(f"{path}: a second {name} checkpoint (the first is {loaded[name][0]})")
-        loaded[name] = (path, ckpt, model)
+        if name in loaded and name != contracts.EXPRESSION:
+            raise UserError(f"{path}: a second {name} checkpoint (the first is {loaded[name][0][0]})")
+        loaded.setdefault(name, []).append((path, ckpt, model))
 
     unused = sorted(set(options or {}) - used)
     if unused:
@@ -78,7 +103,8 @@ def export_runs(
                 entries[name] = {k: v for k, v in entry.items() if k != "sha256"}
 
     exported: dict[str, dict[str, Any]] = {}
-    for name, (path, ckpt, model) in loaded.items():
+    for name, found in loaded.items():
+        path, ckpt, model = found[0] if len(found) == 1 else ensemble_checkpoint(found)
         threshold = ckpt.get("threshold") if name == contracts.OCCLUSION else None
         metadata = make_model_metadata(
             model,
@@ -99,7 +125,8 @@ def export_runs(
             "trained_on": str(ckpt["trained_on"]),
             "metrics": dict(ckpt["metrics"]),
         }
-        exported[name] = {"file": str(file), "source": str(path), "model_name": ckpt["model_name"], "parity": worst}
+        source = " + ".join(str(p) for p, _, _ in found)
+        exported[name] = {"file": str(file), "source": source, "model_name": ckpt["model_name"], "parity": worst}
 
     sizes = {name: read_metadata(out / entry["file"]) for name, entry in entries.items()}
     for field in ("face_size", "patch_grid", "latent_dim"):

@@ -166,6 +166,9 @@ class ExpressionTask:
     mask_source: str = "truth"  # truth | occlusion (predicted by the occlusion checkpoint below)
     occlusion: str = ""  # occlusion checkpoint / run dir / .onnx (mask_source = occlusion)
     mask_noise: float = 0.03  # flip this fraction of true patch labels (detector errors)
+    # with a reconstructor: a face with flagged patches is also read as it is and the two logits are averaged, as
+    # the pipeline's direct view does; the loss and the validation are on that average
+    direct_view: bool = False
     distill_teacher: str = ""  # teacher:face_api | teacher:fer_mini_xception | expression checkpoint
     distill_weight: float = 0.0
     distill_temperature: float = 2.0

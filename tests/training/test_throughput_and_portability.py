@@ -415,6 +415,55 @@ def test_export_option_flip_average_averages_the_mirror(data_root, tmp_path):
         assert {k: back["model_kwargs"][k] for k in kwargs} == kwargs
 
 
+def test_two_fer_runs_export_as_one_ensemble_and_a_member_continues(data_root, tmp_path):
+    """Two expression runs -> one expression.onnx whose logits and CAM are the mean of the two single files; a run
+    started from the ensemble file takes the member of its own architecture, with that member's validation."""
+    import onnxruntime as ort
+
+    from ofer_live.cli import main
+
+    cache = tmp_path / "cache"
+    run_training(tiny("expression", data_root, cache, run={"epochs": 1}), tmp_path / "resnet")
+    second_config = tiny("expression", data_root, cache, run={"epochs": 1}, model={"kwargs": {"trunk": "vgg8"}})
+    run_training(second_config, tmp_path / "vgg8")
+    runs = [str(tmp_path / "resnet"), str(tmp_path / "vgg8")]
+    for folder, run in (("one", runs[0]), ("two", runs[1])):
+        assert main(["export", "--runs", run, "--out", str(tmp_path / folder), "--set", "flip_average=true"]) == 0
+    assert main(["export", "--runs", *runs, "--out", str(tmp_path / "both"), "--set", "flip_average=true"]) == 0
+
+    face = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    latents = np.random.default_rng(2).standard_normal((3, 16, 16)).astype(np.float32)
+
+    def outputs(folder):
+        session = ort.InferenceSession(str(tmp_path / folder / "expression.onnx"), providers=["CPUExecutionProvider"])
+        return session.run(["logits", "cam"], {"face": face, "latents": latents})
+
+    (l1, c1), (l2, c2), (both_logits, both_cam) = outputs("one"), outputs("two"), outputs("both")
+    assert not np.allclose(l1, l2, atol=1e-3)  # two different nets
+    np.testing.assert_allclose(both_logits, 0.5 * (l1 + l2), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(both_cam, 0.5 * (c1 + c2), rtol=1e-4, atol=1e-5)
+    manifest = json.loads((tmp_path / "both" / "manifest.json").read_text())["models"]["expression"]
+    assert len(manifest["metrics"]["members"]) == 2 and "vgg8" in manifest["trained_on"]
+
+    # --init-from the ensemble file: a vgg8 net takes the vgg8 member's weights; a net no member matches is an error.
+    from ofer_live.training.checkpoint import load_weights
+    from ofer_live.training.models import create_model
+    from ofer_live.training.trainers.common import matching_member
+
+    ensemble = load_weights(tmp_path / "both" / "expression.onnx")
+    vgg8 = create_model("expression_tiny", trunk="vgg8", flip_average=True)
+    member = matching_member(ensemble, vgg8, "both/expression.onnx")
+    assert member["model_kwargs"]["trunk"] == "vgg8"
+    folded = member["extra"]["folded_batchnorm"]  # BatchNorms the exporter folded come back as identities
+    assert folded and not any(name.startswith("members.") for name in folded)
+    vgg8.load_state_dict(member["state_dict"])
+    with torch.no_grad():
+        member_logits = vgg8.eval()(torch.from_numpy(face), torch.from_numpy(latents))[0].numpy()
+    np.testing.assert_allclose(member_logits, l2, rtol=1e-3, atol=1e-4)  # the vgg8 run's own exported file
+    with pytest.raises(UserError, match="no member of this ensemble"):
+        matching_member(ensemble, create_model("expression_tiny", widths=(4, 8, 8, 8)), "both/expression.onnx")
+
+
 def test_detector_with_per_position_radius_trains_and_exports(data_root, tmp_path):
     from ofer_live.export.bundle import export_runs
     from ofer_live.training.onnx_weights import checkpoint_from_onnx

@@ -390,14 +390,15 @@ class Task:
     def load_initial_weights(self) -> None:
         """``run.init_from``: start from the weights of a checkpoint (full or compact), a run folder or an exported
         ``.onnx`` file. The architecture and every weight's shape must match; otherwise a one-line UserError.
-        Options without weights may differ (e.g. ``gray_input``).
+        Options without weights may differ (e.g. ``gray_input``). From an FER ensemble, the member that matches
+        (``matching_member``).
         Subclasses call this at the end of ``__init__``; BatchNorms folded by the ONNX exporter are handed to
         ``recalibrate_batchnorm``."""
         spec = self.config.run.init_from
         if not spec:
             return
-        ckpt = load_weights(spec)
         model = unwrap(self.model)
+        ckpt = matching_member(load_weights(spec), model, spec)
         theirs, ours = ckpt["model_name"], model.model_name
         if theirs != ours:
             raise UserError(f"--init-from {spec}: {theirs} does not match {ours}")
@@ -866,3 +867,36 @@ def _restore(task: Task, ckpt: dict[str, Any], state: RunState) -> None:
     if setter and "task_state" in extra:
         setter(extra["task_state"])
     task.threshold = ckpt.get("threshold", task.threshold)
+
+
+def matching_member(ckpt: dict[str, Any], model: nn.Module, spec: str) -> dict[str, Any]:
+    """An FER ensemble's checkpoint (``expression_ensemble``) and a single net to start -> the checkpoint of the first
+    member with the same factory whose weights load into ``model`` (its folded BatchNorm names unprefixed); any other
+    checkpoint as it is. No matching member is a one-line UserError listing the members."""
+    from ofer_live.training.models.expression_ensemble import ENSEMBLE_NAME, member_state
+
+    if ckpt["model_name"] != ENSEMBLE_NAME or model.model_name == ENSEMBLE_NAME:
+        return ckpt
+    members = list(ckpt["model_kwargs"].get("members", []))
+    for index, member in enumerate(members):
+        if member["name"] != model.model_name:
+            continue
+        state = member_state(ckpt["state_dict"], index)
+        try:
+            model.load_state_dict(state, strict=True)  # only a probe: load_initial_weights loads it again
+        except RuntimeError:
+            continue
+        prefix = f"members.{index}."
+        folded = [n[len(prefix) :] for n in ckpt["extra"].get("folded_batchnorm", []) if n.startswith(prefix)]
+        log.info("--init-from %s: ensemble member %d (%s %s)", spec, index, member["name"], member.get("kwargs", {}))
+        return {
+            **ckpt,
+            "model_name": member["name"],
+            "model_kwargs": dict(member.get("kwargs", {})),
+            "state_dict": state,
+            "extra": {**ckpt["extra"], "folded_batchnorm": folded},
+        }
+    described = "; ".join(f"{m['name']} {m.get('kwargs', {})}" for m in members)
+    raise UserError(
+        f"--init-from {spec}: no member of this ensemble ({described}) matches {model.model_name} {model.model_kwargs}"
+    )

@@ -127,6 +127,8 @@ class ExpressionTask(Task):
         run, data, task = config.run, config.data, config.task
         if task.label_mode not in ("majority", "soft"):
             raise ValueError(f"task.label_mode must be majority or soft, got {task.label_mode!r}")
+        if task.direct_view and task.mixup_alpha > 0:
+            raise ValueError("task.direct_view reads the unmixed face: it does not combine with task.mixup_alpha")
         settings = cache_settings(data)
         self.model = create_model(config.model.name, **dict(config.model.kwargs)).to(device)
         self.channels_last = self.precision == "bf16"
@@ -222,7 +224,7 @@ class ExpressionTask(Task):
             items = [self.train_set[int(i)] for i in indices]
             face = torch.from_numpy(np.stack([it["face"] for it in items])).to(self.device)
             cov = torch.from_numpy(np.stack([it["coverage"] for it in items])).to(self.device)
-            image, latents = self.prepare_inputs(face, cov)
+            image, latents, _ = self.prepare_inputs(face, cov)
             model.forward_features(self.to_memory_format(image), latents)
 
         recalibrate_folded_batchnorm(model, names, run, np.array_split(order, max(1, n // bs)))
@@ -235,12 +237,13 @@ class ExpressionTask(Task):
     @torch.no_grad()
     def prepare_inputs(
         self, face: torch.Tensor, coverage: torch.Tensor, noise: float = 0.0, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """face (N, S, S, 3) uint8, coverage (N, G, G) -> (image (N, 3, S, S) in [0, 1], latents (N, G*G, D))."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """face (N, S, S, 3) uint8, coverage (N, G, G) -> (image (N, 3, S, S) in [0, 1], latents (N, G*G, D),
+        flagged (N,) bool: the faces with a masked patch, all False without a reconstructor)."""
         x = to_unit_image(face)
         n = x.shape[0]
         if self.reconstructor is None:
-            return x, x.new_zeros(n, self.grid * self.grid, self.latent_dim)
+            return x, x.new_zeros(n, self.grid * self.grid, self.latent_dim), torch.zeros(n, dtype=torch.bool)
         if self.detector is not None:
             mask = (self.detector(face) > 1.0).float()
         else:
@@ -248,12 +251,35 @@ class ExpressionTask(Task):
             if noise > 0:
                 flip = torch.rand(mask.shape, device=mask.device, generator=generator) < noise
                 mask = torch.where(flip, 1.0 - mask, mask)
+        flagged = mask.flatten(1).any(dim=1).cpu()
         if isinstance(self.reconstructor, OnnxReconstructor):
-            return self.reconstructor(face, mask)
+            return (*self.reconstructor(face, mask), flagged)
         with self.autocast():
             out = self.reconstructor.forward_features(x, mask)
         image = torch.round(out["output"].float().clamp(0, 1) * 255.0) / 255.0
-        return image, out["latents"].float()
+        return image, out["latents"].float(), flagged
+
+    def logits_of(
+        self, forward: nn.Module, image: torch.Tensor, latents: torch.Tensor, face: torch.Tensor, flagged: torch.Tensor
+    ) -> torch.Tensor:
+        """(reconstruction (N, 3, S, S), latents (N, G*G, D), face (N, S, S, 3) uint8, flagged (N,)) -> logits (N, 7)
+        float32. With ``task.direct_view`` the flagged faces are also read as they are, in the same batch, and
+        their two logits averaged (``pipeline.frame_pipeline.expression_with_direct_view``)."""
+        extra = torch.nonzero(flagged).flatten().to(image.device) if self.config.task.direct_view else None
+        if extra is not None and len(extra):
+            image = torch.cat([image, to_unit_image(face)[extra]])
+            latents = torch.cat([latents, latents[extra]])
+        with self.autocast():
+            logits = forward(self.to_memory_format(image), latents)
+        logits = logits.float()
+        if extra is None or not len(extra):
+            return logits
+        n = len(flagged)
+        mix = torch.zeros(n, len(logits), device=logits.device)  # (N, N + flagged): row i averages i with its copy
+        mix[torch.arange(n), torch.arange(n)] = 1.0
+        mix[extra, extra] = 0.5
+        mix[extra, n + torch.arange(len(extra), device=logits.device)] = 0.5
+        return mix @ logits
 
     def targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.config.task.label_mode == "soft":
@@ -262,7 +288,7 @@ class ExpressionTask(Task):
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         task = self.config.task
-        image, latents = self.prepare_inputs(batch["face"], batch["coverage"], task.mask_noise)
+        image, latents, flagged = self.prepare_inputs(batch["face"], batch["coverage"], task.mask_noise)
         target = self.targets(batch)
         if task.mixup_alpha > 0:
             lam = float(np.random.beta(task.mixup_alpha, task.mixup_alpha))
@@ -270,9 +296,7 @@ class ExpressionTask(Task):
             image = lam * image + (1 - lam) * image[perm]
             latents = lam * latents + (1 - lam) * latents[perm]
             target = lam * target + (1 - lam) * target[perm]
-        with self.autocast():
-            logits, _ = self.forward_module(self.to_memory_format(image), latents)
-        logits = logits.float()
+        logits = self.logits_of(lambda x, z: self.forward_module(x, z)[0], image, latents, batch["face"], flagged)
         if self.class_weights is not None:
             log_p = F.log_softmax(logits, dim=1)
             smooth = target * (1 - task.label_smoothing) + task.label_smoothing / NUM_CLASSES
@@ -305,10 +329,11 @@ class ExpressionTask(Task):
             items = [dataset[i] for i in range(start, min(n, start + bs))]
             face = torch.from_numpy(np.stack([it["face"] for it in items])).to(self.device)
             cov = torch.from_numpy(np.stack([it["coverage"] for it in items])).to(self.device)
-            image, latents = self.prepare_inputs(face, cov)
-            with self.autocast():
-                logits = model.forward_head(model.forward_features(self.to_memory_format(image), latents))
-            preds.append(logits.float().argmax(1).cpu().numpy())
+            image, latents, flagged = self.prepare_inputs(face, cov)
+            logits = self.logits_of(
+                lambda x, z: model.forward_head(model.forward_features(x, z)), image, latents, face, flagged
+            )
+            preds.append(logits.argmax(1).cpu().numpy())
             labels.append(np.array([int(it["label"]) for it in items]))
         return np.concatenate(labels), np.concatenate(preds)
 
