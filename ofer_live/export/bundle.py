@@ -44,7 +44,7 @@ def ensemble_checkpoint(found: Sequence[tuple[Path, dict[str, Any], Any]]) -> tu
     ensemble = create_model(ENSEMBLE_NAME, members=specs)
     for member, (_, _, model) in zip(ensemble.members, found, strict=True):
         member.load_state_dict(model.state_dict())
-    state = {k: v for k, v in ensemble.state_dict().items()}
+    state = dict(ensemble.state_dict())
     first_path, first, _ = found[0]
     ckpt = {
         **first,

@@ -318,5 +318,5 @@ def test_direct_view_averages_the_reconstruction_and_the_face_for_flagged_faces(
     mixed = tiny(
         "expression", data_root, cache_dir, task={"reconstructor": rec_path, "direct_view": True, "mixup_alpha": 0.2}
     )
-    with pytest.raises(ValueError, match="direct_view"):
+    with pytest.raises(ValueError, match="direct_view needs"):
         ExpressionTask(mixed, torch.device("cpu"))

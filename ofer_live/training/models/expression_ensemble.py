@@ -1,10 +1,11 @@
 """Several FER nets as one: the expression contract with the members' logits and CAMs averaged.
 
 Two nets trained apart (different trunks, different runs) are partly wrong on different faces, so the mean of their
-logits is right more often than either (see README, "An ensemble of two FER nets"). The ensemble keeps the
-expression contract, ``(face (N, S, S, 3) uint8, latents (N, G*G, D)) -> (logits (N, 7), cam (N, G, G))``, so it
-exports to one ``expression.onnx`` that the app loads as it loads a single net. Each member runs its own options
-(``gray_input``, ``flip_average``...); every member reads the same latents and selects them with its own CAM.
+logits can be right more often than either (README, "Two more candidates", measures one such pair). The ensemble
+keeps the expression contract, ``(face (N, S, S, 3) uint8, latents (N, G*G, D)) -> (logits (N, 7), cam (N, G,
+G))``, so it exports to one ``expression.onnx`` that the app loads as it loads a single net. Each member runs its
+own options (``gray_input``, ``flip_average``...); every member reads the same latents and selects them with its
+own CAM.
 
 ``expression_ensemble(members=[{"name": "expression_default", "kwargs": {...}}, ...])`` builds it from registered
 member factories, so a checkpoint or an exported file rebuilds it from JSON like any registered model. Its state

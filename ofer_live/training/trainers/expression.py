@@ -17,6 +17,7 @@ the mean of the two accuracies.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -127,8 +128,8 @@ class ExpressionTask(Task):
         run, data, task = config.run, config.data, config.task
         if task.label_mode not in ("majority", "soft"):
             raise ValueError(f"task.label_mode must be majority or soft, got {task.label_mode!r}")
-        if task.direct_view and task.mixup_alpha > 0:
-            raise ValueError("task.direct_view reads the unmixed face: it does not combine with task.mixup_alpha")
+        if task.direct_view and (task.mixup_alpha > 0 or not task.reconstructor):
+            raise ValueError("task.direct_view needs task.reconstructor and reads the unmixed face (no mixup_alpha)")
         settings = cache_settings(data)
         self.model = create_model(config.model.name, **dict(config.model.kwargs)).to(device)
         self.channels_last = self.precision == "bf16"
@@ -260,11 +261,17 @@ class ExpressionTask(Task):
         return image, out["latents"].float(), flagged
 
     def logits_of(
-        self, forward: nn.Module, image: torch.Tensor, latents: torch.Tensor, face: torch.Tensor, flagged: torch.Tensor
+        self,
+        forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        image: torch.Tensor,
+        latents: torch.Tensor,
+        face: torch.Tensor,
+        flagged: torch.Tensor,
     ) -> torch.Tensor:
         """(reconstruction (N, 3, S, S), latents (N, G*G, D), face (N, S, S, 3) uint8, flagged (N,)) -> logits (N, 7)
-        float32. With ``task.direct_view`` the flagged faces are also read as they are, in the same batch, and
-        their two logits averaged (``pipeline.frame_pipeline.expression_with_direct_view``)."""
+        float32; ``forward(x (M, 3, S, S), latents (M, G*G, D)) -> logits (M, 7)`` is the FER net. With
+        ``task.direct_view`` the flagged faces are also read as they are, in the same batch, and their two logits
+        averaged (``pipeline.frame_pipeline.expression_with_direct_view``)."""
         extra = torch.nonzero(flagged).flatten().to(image.device) if self.config.task.direct_view else None
         if extra is not None and len(extra):
             image = torch.cat([image, to_unit_image(face)[extra]])
