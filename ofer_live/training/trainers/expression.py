@@ -272,21 +272,20 @@ class ExpressionTask(Task):
         float32; ``forward(x (M, 3, S, S), latents (M, G*G, D)) -> logits (M, 7)`` is the FER net. With
         ``task.direct_view`` the flagged faces are also read as they are, in the same batch, and their two logits
         averaged (``pipeline.frame_pipeline.expression_with_direct_view``)."""
-        extra = torch.nonzero(flagged).flatten().to(image.device) if self.config.task.direct_view else None
-        if extra is not None and len(extra):
+        read_both = flagged if self.config.task.direct_view else torch.zeros_like(flagged)
+        extra = torch.nonzero(read_both).flatten().to(image.device)  # the faces read a second time, as they are
+        if len(extra):
             image = torch.cat([image, to_unit_image(face)[extra]])
             latents = torch.cat([latents, latents[extra]])
         with self.autocast():
             logits = forward(self.to_memory_format(image), latents)
         logits = logits.float()
-        if extra is None or not len(extra):
+        if not len(extra):
             return logits
         n = len(flagged)
-        mix = torch.zeros(n, len(logits), device=logits.device)  # (N, N + flagged): row i averages i with its copy
-        mix[torch.arange(n), torch.arange(n)] = 1.0
-        mix[extra, extra] = 0.5
-        mix[extra, n + torch.arange(len(extra), device=logits.device)] = 0.5
-        return mix @ logits
+        combined = logits[:n].clone()
+        combined[extra] = 0.5 * (logits[:n][extra] + logits[n:])
+        return combined
 
     def targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.config.task.label_mode == "soft":
