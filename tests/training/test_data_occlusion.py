@@ -171,6 +171,23 @@ def test_paste_places_by_kind(bank):
     assert ys.mean() / size > 0.6  # on the lower face
 
 
+def test_anywhere_placement_follows_the_configured_centre_range(layout):
+    from ofer_live.training.data.occlusion_synth import PasteConfig
+
+    size = 64
+    f = draw_face(size, 0, np.random.default_rng(0), color=True)
+    blob = np.zeros((16, 16, 4), np.uint8)
+    blob[6:10, 6:10] = 255  # a small opaque square at the cut-out's centre
+    occ = Occluder(kind="objects", name="square", rgba=blob)
+    right = PasteConfig(anywhere_center_x=(0.9, 0.95), anywhere_center_y=(0.5, 0.5), flip_p=0.0, scale=(1.0, 1.0))
+    for seed in range(5):
+        _, default_alpha = paste_occluder(f, occ, layout, np.random.default_rng(seed))
+        _, a = paste_occluder(f, occ, layout, np.random.default_rng(seed), right)
+        xs = np.nonzero(a > 0.5)[1] / size
+        assert 0.85 < xs.mean() < 1.0  # on the crop's right edge, where the default range never reaches
+        assert np.nonzero(default_alpha > 0.5)[1].mean() / size < 0.85
+
+
 def test_gray_faces_get_gray_occluders(bank, layout):
     from ofer_live.training.data.occlusion_synth import PasteConfig, is_gray
 

@@ -340,6 +340,9 @@ class PasteConfig:
 
     scale: tuple[float, float] = (0.85, 1.2)
     anywhere_size: tuple[float, float] = (0.25, 0.6)  # object's longer side / face size
+    # where an "anywhere" object's centre lands, as fractions of the face crop (x from the left, y from the top)
+    anywhere_center_x: tuple[float, float] = (0.2, 0.8)
+    anywhere_center_y: tuple[float, float] = (0.3, 0.9)
     rotation_deg: float = 8.0  # +- for eyes / lower / face masks
     anywhere_rotation_deg: float = 40.0
     shift: float = 0.04  # +- position jitter / face size
@@ -392,7 +395,7 @@ def paste_occluder(
         matrix = _similarity((w / 2, h / 2), center, scale_px, angle)
     elif placement == "anywhere":
         longer = size * rng.uniform(*config.anywhere_size) * s
-        center = np.array([rng.uniform(0.2, 0.8), rng.uniform(0.3, 0.9)]) * size
+        center = np.array([rng.uniform(*config.anywhere_center_x), rng.uniform(*config.anywhere_center_y)]) * size
         angle = rng.uniform(-config.anywhere_rotation_deg, config.anywhere_rotation_deg)
         matrix = _similarity((w / 2, h / 2), center, longer / max(h, w), angle)
     rgb_small = color_jitter(
