@@ -26,13 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from ofer_live.config import AppConfig, RuntimeConfig
-from ofer_live.evaluation.measure import pasted_condition, through_pipeline
+from ofer_live.evaluation.measure import outside_eval_subset, pasted_condition, through_pipeline
 from ofer_live.pipeline.frame_pipeline import FramePipeline
 from ofer_live.training.data.cache import CacheSettings, ferplus, occluders
 from ofer_live.training.data.occluders import OccluderBank
 from ofer_live.training.data.occlusion_synth import template_layout
 from ofer_live.training.data.paths import resolve_data_root
-from ofer_live.training.data.sources import subsample
 
 MODES = {
     "as shipped": {},
@@ -62,9 +61,7 @@ def main() -> None:
         seen, heldout = bank.split([args.heldout_kind] if args.heldout_kind in bank.kinds else [])
         layout = template_layout()
         valid = ferplus(settings, "valid")
-        labelled = np.flatnonzero(valid.labels >= 0)
-        in_eval = set(subsample(labelled, args.eval_images, args.seed).tolist())
-        rest = np.array([i for i in labelled if i not in in_eval])
+        rest = outside_eval_subset(valid.labels, args.eval_images, args.seed)
         if args.max_faces > 0:
             rest = rest[: args.max_faces]
         faces = valid.store.batch(rest, size)

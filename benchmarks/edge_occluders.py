@@ -11,7 +11,7 @@ one third each), and prints, for each models folder, the patch detection of its 
 and recall (a patch counts as occluded when at least half of it is covered, as in `make eval`) and the share of
 patches flagged on the same faces left clean.
 
-About a minute per models folder on a 2-core CPU.
+About a minute for three models folders on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from ofer_live.config import AppConfig, RuntimeConfig
+from ofer_live.evaluation.measure import outside_eval_subset
 from ofer_live.runtime.loader import load_models
 from ofer_live.training.data.cache import CacheSettings, ferplus, occluders
 from ofer_live.training.data.occluders import OccluderBank
 from ofer_live.training.data.occlusion_synth import PasteConfig, paste_occluder, patch_coverage, template_layout
 from ofer_live.training.data.paths import resolve_data_root
-from ofer_live.training.data.sources import subsample
 from ofer_live.training.metrics import detection_metrics
 
 # (centre x range, centre y range) of the three edge placements, as fractions of the crop
@@ -73,17 +73,18 @@ def main() -> None:
     bank = occluders(settings)
     anywhere = OccluderBank([o for o in bank if o.placement == "anywhere"])
     valid = ferplus(settings, "valid")
-    labelled = np.flatnonzero(valid.labels >= 0)
-    in_eval = set(subsample(labelled, args.eval_images, args.seed).tolist())
-    rest = np.array([i for i in labelled if i not in in_eval])[: args.max_faces]
+    rest = outside_eval_subset(valid.labels, args.eval_images, args.seed)[: args.max_faces]
     print(f"{len(rest)} FER+ valid faces outside make eval's subset; {len(anywhere)} object/misc cut-outs")
     print("| models | precision | recall | left / right / top recall | clean patches flagged |")
     print("|---|---|---|---|---|")
+    inputs: dict[tuple[int, int], tuple] = {}  # (face size, grid) -> (faces, occluded, coverage, edges): made once
     for folder in args.models:
         models = load_models(AppConfig(runtime=RuntimeConfig(models_dir=Path(folder))).runtime)
         size, grid = models.face_size, models.patch_grid
-        faces = valid.store.batch(rest, size)
-        occluded, cov, edges = edge_occluded(faces, anywhere, grid, args.seed + 3000)
+        if (size, grid) not in inputs:
+            faces = valid.store.batch(rest, size)
+            inputs[size, grid] = (faces, *edge_occluded(faces, anywhere, grid, args.seed + 3000))
+        faces, occluded, cov, edges = inputs[size, grid]
         occluded_scores, clean_scores = (
             np.concatenate([models.occlusion(batch[i : i + 64]) for i in range(0, len(batch), 64)])
             for batch in (occluded, faces)

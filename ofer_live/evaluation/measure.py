@@ -433,6 +433,16 @@ def evaluate(
     return report
 
 
+def outside_eval_subset(labels: np.ndarray, eval_images: int, seed: int) -> np.ndarray:
+    """FER+ valid labels (N,) (-1 = unlabelled) -> indices (M,) of the labelled faces that ``load_eval_data``'s seeded
+    subset of ``eval_images`` leaves out, in order: faces for checks that ``make eval`` does not select on."""
+    from ofer_live.training.data.sources import subsample
+
+    labelled = np.flatnonzero(np.asarray(labels) >= 0)
+    in_eval = set(subsample(labelled, eval_images or None, seed).tolist())
+    return np.array([i for i in labelled if i not in in_eval], dtype=np.int64)
+
+
 def load_eval_data(
     settings: Any,
     face_size: int,

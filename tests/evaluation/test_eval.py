@@ -208,3 +208,17 @@ def test_without_latents_feeds_zeros_and_keeps_the_faces():
     assert seen["latents"].shape == latents.shape and not seen["latents"].any()
     assert logits.tolist() == [[0.0], [0.0]]
     assert latents.all()  # the caller's array is untouched
+
+
+def test_outside_eval_subset_is_the_rest_of_the_labelled_faces():
+    from ofer_live.evaluation.measure import outside_eval_subset
+    from ofer_live.training.data.sources import subsample
+
+    labels = np.array([0, -1, 3, 2, -1, 6, 1, 1, 0, 4, 5, -1])
+    labelled = np.flatnonzero(labels >= 0)
+    in_eval = subsample(labelled, 4, 7)  # the subset load_eval_data takes with max_images 4, seed 7
+    rest = outside_eval_subset(labels, 4, 7)
+    assert len(in_eval) == 4 and not set(rest) & set(in_eval.tolist())
+    assert sorted([*rest.tolist(), *in_eval.tolist()]) == labelled.tolist()
+    assert rest.tolist() == sorted(rest.tolist())
+    assert outside_eval_subset(labels, 0, 7).size == 0  # no subset: make eval takes every labelled face
