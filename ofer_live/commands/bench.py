@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ofer_live.commands.common import add_runtime_arguments, config_from_args, parse_size
 
@@ -67,6 +68,26 @@ def peak_rss_mb() -> float | None:
         return getattr(info, "peak_wset", info.rss) / 1e6
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6  # bytes on macOS, KiB on Linux
+
+
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The processor's model name and its logical cores, e.g. "Intel(R) Xeon(R) Processor, 2 logical cores": frame
+    rates are only comparable on the same processor. cpuinfo: the text of /proc/cpuinfo (None = read it where it
+    exists; elsewhere platform.processor() names the processor)."""
+    import os
+    import platform
+
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            cpuinfo = ""
+    name = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.lower().startswith("model name")),
+        "",
+    )
+    name = name or platform.processor() or platform.machine() or "unknown processor"
+    return f"{name}, {os.cpu_count() or 1} logical cores"
 
 
 def summarise(timings: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -231,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
         "warmup": args.warmup,
         "frame_size": list(size),
         "provider": provider,
+        "cpu": cpu_description(),
         "intra_op_threads": config.runtime.session_threads(),
         "frames_in_flight": in_flight,
         **model_info,
@@ -258,6 +280,7 @@ def run(args: argparse.Namespace) -> int:
         f"(S={model_info['face_size']}, G={model_info['patch_grid']}, D={model_info['latent_dim']}, "
         f"{model_info['precision']})"
     )
+    print(f"cpu {report['cpu']}")
     print()
     print(f"{'stage':<12} {'median ms':>10} {'p95 ms':>10} {'mean ms':>10}")
     for stage in STAGES:

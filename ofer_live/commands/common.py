@@ -134,6 +134,16 @@ def config_from_args(args: argparse.Namespace, **pipeline_overrides: object) -> 
     return AppConfig(runtime=runtime, pipeline=pipeline, render=config.render)
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` as a report shows it: relative to the working directory when it lies under it (so a committed
+    report does not carry this machine's folders), else absolute."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
+
+
 def train_extra_installed() -> bool:
     """True when torch (the ``[train]`` extra) can be imported; checks without importing it."""
     return importlib.util.find_spec("torch") is not None

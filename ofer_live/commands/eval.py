@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from ofer_live.commands.common import add_runtime_arguments, config_from_args, train_extra_installed
+from ofer_live.commands.common import add_runtime_arguments, config_from_args, shown_path, train_extra_installed
 from ofer_live.errors import UserError
 
 NAME = "eval"
@@ -161,7 +161,7 @@ def _run_input_paths(args: argparse.Namespace) -> int:
         report = measure_input_paths(
             pipeline, valid.images[keep], valid.labels[keep], colour, args.batch_size, progress
         )
-        report["models_dir"] = str(pipeline.models.models_dir)
+        report["models_dir"] = shown_path(pipeline.models.models_dir)
     path = write_input_paths(report, args.out)
     print(f"report written: {path} ({report['seconds']} s)")
     return 0
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         data = load_eval_data(
             settings, models.face_size, held, args.max_images or None, args.seed, args.max_utkface or None
         )
-        data.description.update(models_dir=str(models.models_dir), provider=models.provider)
+        data.description.update(models_dir=shown_path(models.models_dir), provider=models.provider)
         interactive = sys.stderr.isatty()
 
         def progress(message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import pytest
@@ -30,6 +31,7 @@ def test_bench_json(ofer, tiny_models_dir):
     report = json.loads(result.out)
     assert report["frames"] == 4 and report["warmup"] == 1 and report["frame_size"] == [320, 240]
     assert report["provider"] == "CPUExecutionProvider"
+    assert report["cpu"].endswith(f"{os.cpu_count()} logical cores")
     assert set(report["stages"]) == set(STAGES)
     for stats in report["stages"].values():
         assert 0 <= stats["median_ms"] <= stats["p95_ms"] + 1e-9
@@ -82,6 +84,15 @@ def test_bench_table(ofer, tiny_models_dir):
         assert any(line.startswith(stage) for line in result.out.splitlines()), stage
     assert "median ms" in result.out and "p95 ms" in result.out
     assert "FPS" in result.out and "peak RSS" in result.out and "CPUExecutionProvider" in result.out
+    assert "logical cores" in result.out
+
+
+def test_bench_names_the_processor_from_cpuinfo():
+    from ofer_live.commands.bench import cpu_description
+
+    cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t: fpu\n"
+    assert cpu_description(cpuinfo) == f"Intel(R) Xeon(R) Processor, {os.cpu_count()} logical cores"
+    assert cpu_description("").endswith("logical cores")  # no cpuinfo (macOS, Windows): platform's name
 
 
 @pytest.mark.parametrize(

@@ -152,7 +152,10 @@ class ReconstructorTask(Task):
             f"({', '.join(occ.train.kinds)}), procedural shapes",
         ]
         if self.fer is not None:
-            parts.append(f"L_sc teacher: {self.sc_teacher}")
+            teacher = self.sc_teacher
+            if Path(teacher) == SHIPPED_EXPRESSION:  # the manifest must not carry this machine's absolute path
+                teacher = "the shipped FER net (exported_models/expression.onnx)"
+            parts.append(f"L_sc teacher: {teacher}")
         if self.consistency is not None:
             parts.append("L_c target: the teacher's frozen layer-2 features")
         self.trained_on = "; ".join(parts)
