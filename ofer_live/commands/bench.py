@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ofer_live.commands.common import add_runtime_arguments, config_from_args, parse_size
+from ofer_live.commands.common import add_runtime_arguments, config_from_args, parse_size, shown_path
 
 NAME = "bench"
 HELP = "benchmark the pipeline on the built-in demo clip: per-stage median/p95 latency, FPS, peak RSS, provider"
@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         provider = pipeline.provider
         models = pipeline.models
         model_info = {
-            "models_dir": str(models.models_dir),
+            "models_dir": shown_path(models.models_dir),
             "face_size": models.face_size,
             "patch_grid": models.patch_grid,
             "latent_dim": models.latent_dim,
