@@ -320,3 +320,12 @@ def test_direct_view_averages_the_reconstruction_and_the_face_for_flagged_faces(
     )
     with pytest.raises(ValueError, match="direct_view needs"):
         ExpressionTask(mixed, torch.device("cpu"))
+
+
+def test_the_manifest_names_a_teacher_inside_the_project_relative_to_it(tmp_path):
+    from ofer_live.config import DEFAULT_MODELS_DIR
+    from ofer_live.training.trainers.reconstructor import project_relative
+
+    assert project_relative(str(DEFAULT_MODELS_DIR / "expression.onnx")) == "exported_models/expression.onnx"
+    outside = str(tmp_path / "teacher.pt")
+    assert project_relative(outside) == outside

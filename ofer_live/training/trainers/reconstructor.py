@@ -80,6 +80,17 @@ def resolve_sc_teacher(spec: str, data_root: Path, shipped_expression: Path = SH
     return ""
 
 
+def project_relative(spec: str) -> str:
+    """A teacher spec as the manifest records it: a file inside the project folder relative to it (the manifest
+    must not carry this machine's folders, e.g. the shipped FER net as ``exported_models/expression.onnx``), any
+    other spec unchanged."""
+    project = DEFAULT_MODELS_DIR.parent.resolve()
+    try:
+        return str(Path(spec).resolve().relative_to(project))
+    except ValueError:
+        return spec
+
+
 def coverage_to_mask(coverage: torch.Tensor, above: float) -> torch.Tensor:
     """coverage (N, G, G) -> float mask (N, G, G): 1 where coverage > ``above``."""
     return (coverage > above + 1e-6).float()
@@ -152,10 +163,7 @@ class ReconstructorTask(Task):
             f"({', '.join(occ.train.kinds)}), procedural shapes",
         ]
         if self.fer is not None:
-            teacher = self.sc_teacher
-            if Path(teacher) == SHIPPED_EXPRESSION:  # the manifest must not carry this machine's absolute path
-                teacher = "the shipped FER net (exported_models/expression.onnx)"
-            parts.append(f"L_sc teacher: {teacher}")
+            parts.append(f"L_sc teacher: {project_relative(self.sc_teacher)}")
         if self.consistency is not None:
             parts.append("L_c target: the teacher's frozen layer-2 features")
         self.trained_on = "; ".join(parts)
